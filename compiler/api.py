@@ -1,0 +1,112 @@
+"""The Python API: everything the CLI does, as functions.
+
+    import nnd
+    result = nnd.check("model.nnd")             # diagnostics only; no onnx import
+    model = nnd.compile("model.nnd", seed=0)    # an onnx.ModelProto
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass, field
+
+from .diagnostics import Diagnostic, Sources
+from .elaborate import Elaborator
+from .ir import IR
+from .loader import Loader
+
+
+@dataclass
+class CheckResult:
+    ir: IR | None
+    diagnostics: list[Diagnostic]
+    sources: Sources
+    path: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.ir is not None and not any(d.is_error for d in self.diagnostics)
+
+    @property
+    def errors(self) -> list[Diagnostic]:
+        return [d for d in self.diagnostics if d.is_error]
+
+
+class WeightError(Exception):
+    """Weights given with --weights do not fit the model."""
+
+
+class CompileFailed(Exception):
+    """Compilation stopped on errors; `.result` holds the diagnostics."""
+
+    def __init__(self, result: CheckResult):
+        from .diagnostics import render
+        text = "\n\n".join(render(d, result.sources) for d in result.errors)
+        super().__init__(text)
+        self.result = result
+
+
+def check(path: str | None = None, *, text: str | None = None, model: str | None = None,
+          params: dict | None = None, allow_outside: bool = False) -> CheckResult:
+    """Parse, elaborate and shape-check; never raises on bad input."""
+    sources, diags = Sources(), []
+    loader = Loader(sources, diags, allow_outside=allow_outside)
+    if text is not None:
+        root = loader.load_text(text, path or "<input>")
+    else:
+        root = loader.load_root(path)
+    ir = None
+    if root is not None and root.program is not None:
+        el = Elaborator(diags)
+        el.prepare(list(loader.modules.values()))
+        ir = el.elaborate(root, model, params)
+        if ir is not None and not any(d.is_error for d in diags):
+            from .lint import lint
+            diags.extend(lint(ir))
+    return CheckResult(ir, diags, sources, path or "<input>")
+
+
+def build(path: str | None = None, *, text: str | None = None, model: str | None = None,
+          params: dict | None = None, seed: int = 0, weights: str | None = None, optimize: bool = True,
+          allow_outside: bool = False, report: list | None = None) -> tuple:
+    """Check, then materialize weights and run the pass pipeline.
+    Returns (ir, CheckResult); raises CompileFailed on errors."""
+    res = check(path, text=text, model=model, params=params, allow_outside=allow_outside)
+    if not res.ok:
+        raise CompileFailed(res)
+    from .weights import materialize
+    ir = res.ir
+    if weights:
+        from .binding import bind
+        bind(ir, weights)
+    materialize(ir, seed)
+    if optimize:
+        from .passes import run_pipeline
+        run_pipeline(ir, report)
+    return ir, res
+
+
+def compile(path: str | None = None, *, text: str | None = None, model: str | None = None,
+            params: dict | None = None, seed: int = 0, weights: str | None = None, optimize: bool = True,
+            allow_outside: bool = False, report: list | None = None):
+    """Compile a .nnd file (or `text`) to an onnx.ModelProto."""
+    ir, res = build(path, text=text, model=model, params=params, seed=seed, weights=weights,
+                    optimize=optimize, allow_outside=allow_outside, report=report)
+    from .lower import lower
+    return lower(ir, source=os.path.basename(res.path))
+
+
+def save(model, out: str) -> None:
+    """Write an ONNX model atomically: a temporary file beside `out`, then a rename."""
+    data = model.SerializeToString()
+    d = os.path.dirname(os.path.abspath(out))
+    fd, tmp = tempfile.mkstemp(prefix=".nndc-", suffix=".tmp", dir=d)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, out)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise

@@ -1,0 +1,162 @@
+"""nndc: the command line, a thin shell over nnd.api.
+
+Exit codes: 0 success, 1 diagnostics (errors, or warnings with
+--deny-warnings), 2 usage or I/O errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from . import api
+from .diagnostics import emit
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # usage errors exit 2, as documented
+        self.print_usage(sys.stderr)
+        sys.stderr.write(f"nndc: error: {message}\n")
+        raise SystemExit(2)
+
+
+def _param(text: str):
+    """`--param classes=10`: the value is read as an nnd literal."""
+    if "=" not in text:
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
+    k, v = text.split("=", 1)
+    import ast as pyast
+    lowered = {"true": "True", "false": "False"}.get(v.strip(), v)
+    try:
+        val = pyast.literal_eval(lowered)
+    except (ValueError, SyntaxError):
+        val = v
+    return k.strip(), val
+
+
+def _common(p):
+    p.add_argument("--model", "-m", help="the model to use when the file defines several")
+    p.add_argument("--param", "-p", action="append", type=_param, default=[], metavar="NAME=VALUE",
+                   help="override a model parameter, e.g. -p classes=10")
+    p.add_argument("--allow-outside-imports", action="store_true",
+                   help="let `import \"...\"` read files outside the root file's directory")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = _Parser(prog="nndc", description="Compile .nnd neural network descriptions to ONNX.")
+    sub = ap.add_subparsers(dest="cmd", required=True, parser_class=_Parser)
+
+    c = sub.add_parser("compile", help="compile a .nnd file to ONNX")
+    c.add_argument("file")
+    c.add_argument("-o", "--output", help="output path (default: FILE with .onnx)")
+    c.add_argument("--seed", type=int, default=0, help="seed of the random initial weights")
+    c.add_argument("--weights", help="bind weights from .npz, .safetensors or .onnx")
+    c.add_argument("-O0", dest="optimize", action="store_false", help="disable the optimization passes")
+    c.add_argument("--report", action="store_true", help="print what each pass changed")
+    c.add_argument("--format", choices=("text", "json", "sarif"), default="text")
+    _common(c)
+
+    k = sub.add_parser("check", help="parse and shape-check; report every error")
+    k.add_argument("files", nargs="+")
+    k.add_argument("--format", choices=("text", "json", "sarif"), default="text")
+    k.add_argument("--deny-warnings", action="store_true", help="exit 1 on warnings too")
+    _common(k)
+
+    s = sub.add_parser("summary", help="per-layer table: name, kind, output shape, parameters")
+    s.add_argument("file")
+    s.add_argument("--format", choices=("text", "json", "sarif"), default="text")
+    _common(s)
+    return ap
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return {"compile": cmd_compile, "check": cmd_check, "summary": cmd_summary}[args.cmd](args)
+    except KeyboardInterrupt:
+        return 130
+
+
+def _check(args, path):
+    return api.check(path, model=args.model, params=dict(args.param),
+                     allow_outside=args.allow_outside_imports)
+
+
+def _io_error(res) -> bool:
+    return any(d.code == "E0004" and d.span is None for d in res.diagnostics)
+
+
+def cmd_check(args) -> int:
+    worst = 0
+    all_diags, sources = [], None
+    for path in args.files:
+        res = _check(args, path)
+        all_diags.extend(res.diagnostics)
+        if args.format == "text":
+            emit(res.diagnostics, res.sources, "text")
+        if _io_error(res):
+            worst = max(worst, 2)
+        elif res.errors or (args.deny_warnings and res.diagnostics):
+            worst = max(worst, 1)
+    if args.format != "text":
+        emit(all_diags, None, args.format, sys.stdout)
+    return worst
+
+
+def cmd_compile(args) -> int:
+    res = _check(args, args.file)
+    if not res.ok:
+        emit(res.diagnostics, res.sources, args.format)
+        return 2 if _io_error(res) else 1
+    if res.diagnostics and args.format == "text":
+        emit(res.diagnostics, res.sources, "text")
+    out = args.output or os.path.splitext(args.file)[0] + ".onnx"
+    report: list = []
+    try:
+        model = api.compile(args.file, model=args.model, params=dict(args.param), seed=args.seed,
+                            weights=args.weights, optimize=args.optimize,
+                            allow_outside=args.allow_outside_imports, report=report)
+    except api.CompileFailed as e:
+        emit(e.result.diagnostics, e.result.sources, args.format)
+        return 1
+    except api.WeightError as e:
+        sys.stderr.write(f"nndc: error: {e}\n")
+        return 1
+    try:
+        api.save(model, out)
+    except OSError as e:
+        sys.stderr.write(f"nndc: error: cannot write {out}: {e.strerror or e}\n")
+        return 2
+    if args.report:
+        for name, changed, before, after in report:
+            print(f"{name:40s} {changed!s:>8} nodes {before} -> {after}")
+    print(f"wrote {out}")
+    return 0
+
+
+def cmd_summary(args) -> int:
+    from .shapes import fmt_shape
+    res = _check(args, args.file)
+    if not res.ok:
+        emit(res.diagnostics, res.sources, args.format)
+        return 2 if _io_error(res) else 1
+    ir = res.ir
+    rows = []
+    total = buffers = 0
+    for n in ir.order():
+        d = ir.node(n)
+        ws = d["attrs"].get("weights") or {}
+        count = sum(w.size for w in ws.values() if not w.buffer)
+        buffers += sum(w.size for w in ws.values() if w.buffer)
+        total += count
+        rows.append((d["name"], d["kind"], ", ".join(fmt_shape(s) for s in d["shapes"]), count))
+    widths = [max(len(r[i]) for r in rows + [("name", "kind", "output shape")]) for i in range(3)]
+    print(f"{'name':{widths[0]}}  {'kind':{widths[1]}}  {'output shape':{widths[2]}}  {'params':>12}")
+    print("-" * (sum(widths) + 18))
+    for name, kind, shape, count in rows:
+        print(f"{name:{widths[0]}}  {kind:{widths[1]}}  {shape:{widths[2]}}  {count:>12,}")
+    print("-" * (sum(widths) + 18))
+    print(f"model {ir.name}: {ir.layer_count()} layers, {total:,} parameters"
+          + (f" (+ {buffers:,} buffer values)" if buffers else ""))
+    return 0

@@ -1,0 +1,215 @@
+"""What a layer is: one class per layer family, registered once.
+
+A layer entry holds everything about it in one place:
+  * `names`: the spellings the language accepts, each mapped to a variant
+    (e.g. "Conv2d" -> 2, the spatial rank);
+  * `params`: its parameters, with types and defaults, in positional order;
+  * `infer(a, ins)`: the shape rule: checks the input shapes and the
+    arguments, records the weights it needs in `a.weights`, returns the
+    output shapes (raise `ShapeError` for a located diagnostic);
+  * `lower(e, a, ins)`: the ONNX nodes that compute it;
+  * `cases` and `reference(a)`: the settings the reference tests run, and the
+    PyTorch module or function that computes the same thing (torch is
+    imported only inside `reference`, which only tests call).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+REQUIRED = object()
+
+
+@dataclass(frozen=True)
+class P:
+    """One parameter of a layer. `type` names a coercion in `coerce`."""
+
+    name: str
+    type: str
+    default: Any = REQUIRED
+    choices: tuple = ()
+    doc: str = ""
+
+
+@dataclass
+class Weight:
+    """A parameter tensor and how it is initialized (PyTorch's defaults)."""
+
+    shape: tuple
+    init: str = "uniform"     # 'uniform' (in [-bound, bound]), 'const'
+    bound: float = 0.0
+    value: float = 0.0
+    buffer: bool = False      # a running statistic, not a trained parameter
+
+    @property
+    def size(self) -> int:
+        n = 1
+        for d in self.shape:
+            n *= d
+        return n
+
+
+@dataclass
+class Case:
+    """A reference-test setting: a layer expression and an input shape."""
+
+    expr: str
+    inputs: list  # list of shapes (lists of ints), one per input
+    tol: float = 1e-5
+
+
+class ShapeError(Exception):
+    """A shape rule's complaint; the elaborator locates it at the layer call
+    (or at argument `arg` when the problem is that argument's value)."""
+
+    def __init__(self, code: str, message: str, help: str | None = None, arg: str | None = None,
+                 notes: list[str] | None = None):
+        super().__init__(message)
+        self.code, self.message, self.help, self.arg = code, message, help, arg
+        self.notes = notes or []
+
+
+class Attrs(dict):
+    """A layer instance's arguments after coercion, plus what inference adds."""
+
+    def __getattr__(self, k):
+        try:
+            return self[k]
+        except KeyError:
+            raise AttributeError(k) from None
+
+    def __setattr__(self, k, v):
+        self[k] = v
+
+
+class Layer:
+    names: dict[str, Any] = {}
+    params: tuple[P, ...] = ()
+    n_inputs: int | None = 1          # None: any number >= 1
+    doc: str = ""
+    cases: list[Case] = []
+
+    def n_outputs(self, a: Attrs) -> int:
+        return 1
+
+    def infer(self, a: Attrs, ins: list) -> list:
+        raise NotImplementedError
+
+    def lower(self, e, a: Attrs, ins: list[str]) -> list[str]:
+        raise NotImplementedError
+
+    def reference(self, a: Attrs):
+        raise NotImplementedError
+
+
+REGISTRY: dict[str, Layer] = {}
+
+
+def register(cls):
+    """Class decorator: instantiate the layer and index it under its names."""
+    inst = cls()
+    for n in cls.names:
+        if n in REGISTRY:
+            raise ValueError(f"layer name {n} registered twice")
+        REGISTRY[n] = inst
+    return cls
+
+
+# ------------------------------------------------------------ coercions
+
+class ArgTypeError(Exception):
+    pass
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def coerce(value, ptype: str, p: P):
+    """Check and normalize one argument; raises ArgTypeError with a message."""
+    if p.choices and value not in p.choices:
+        opts = ", ".join(repr(c) if isinstance(c, str) else str(c) for c in p.choices)
+        raise ArgTypeError(f"`{p.name}` must be one of {opts}; got {_show(value)}")
+    if ptype == "any":
+        return value
+    if ptype == "int":
+        if _is_int(value):
+            return value
+        raise ArgTypeError(f"`{p.name}` must be an integer; got {_show(value)}")
+    if ptype == "float":
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        raise ArgTypeError(f"`{p.name}` must be a number; got {_show(value)}")
+    if ptype == "bool":
+        if isinstance(value, bool):
+            return value
+        raise ArgTypeError(f"`{p.name}` must be `true` or `false`; got {_show(value)}")
+    if ptype == "str":
+        if isinstance(value, str):
+            return value
+        raise ArgTypeError(f"`{p.name}` must be a string; got {_show(value)}")
+    if ptype == "ints":  # an int, or a tuple/list of ints (one per spatial dim)
+        if _is_int(value):
+            return value
+        if isinstance(value, (list, tuple)) and value and all(_is_int(v) for v in value):
+            return tuple(value)
+        raise ArgTypeError(f"`{p.name}` must be an integer or a tuple of integers; got {_show(value)}")
+    if ptype == "ints?":
+        return None if value is None else coerce(value, "ints", p)
+    if ptype == "floats":
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, (list, tuple)) and value and all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
+            return tuple(float(v) for v in value)
+        raise ArgTypeError(f"`{p.name}` must be a number or a tuple of numbers; got {_show(value)}")
+    if ptype == "padding":  # int | tuple of ints | tuple of (begin, end) pairs | 'same' | 'valid'
+        if value in ("same", "valid") or _is_int(value):
+            return value
+        if isinstance(value, (list, tuple)) and value:
+            if all(_is_int(v) for v in value):
+                return tuple(value)
+            if all(isinstance(v, (list, tuple)) and len(v) == 2 and all(_is_int(x) for x in v)
+                   for v in value):
+                return tuple(tuple(v) for v in value)
+        raise ArgTypeError(
+            f"`{p.name}` must be an integer, a tuple of integers, a list of (begin, end) pairs, "
+            f"\"same\" or \"valid\"; got {_show(value)}")
+    raise AssertionError(f"unknown parameter type {ptype}")
+
+
+def _show(v) -> str:
+    from ..values import show
+    return show(v)
+
+
+# ------------------------------------------------------- shared helpers
+
+def per_dim(v, d: int, name: str) -> tuple:
+    """Expand an int or a length-d tuple to a length-d tuple."""
+    if isinstance(v, int):
+        return (v,) * d
+    if len(v) != d:
+        raise ShapeError("E0107", f"`{name}` has {len(v)} values, but this layer has {d} spatial "
+                         f"dimension{'s' * (d != 1)}", arg=name)
+    return tuple(v)
+
+
+def check_rank(ins_shape, rank: int, what: str, layout: str) -> None:
+    if len(ins_shape) != rank:
+        from ..shapes import fmt_shape
+        raise ShapeError("E0310", f"`{what}` expects {layout}, got {fmt_shape(ins_shape)}")
+
+
+def fan_in_bound(fan_in: int) -> float:
+    """PyTorch's default for Linear and Conv: kaiming_uniform(a=sqrt(5)) on the
+    weight and the same bound on the bias, both 1/sqrt(fan_in)."""
+    return 1.0 / math.sqrt(fan_in) if fan_in > 0 else 0.0
+
+
+def positive(a: Attrs, name: str, values) -> None:
+    vals = values if isinstance(values, tuple) else (values,)
+    if any(v <= 0 for v in vals):
+        raise ShapeError("E0107", f"`{name}` must be positive; got {a[name]}", arg=name)

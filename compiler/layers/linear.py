@@ -1,0 +1,50 @@
+"""Fully connected layers."""
+
+from __future__ import annotations
+
+from ..shapes import fmt_shape, is_concrete, numel
+from .base import P, Case, Layer, ShapeError, Weight, fan_in_bound, positive, register
+
+
+@register
+class Linear(Layer):
+    """y = x W^T + b over the last dimension (PyTorch's nn.Linear)."""
+
+    names = {"Linear": None, "Dense": None}
+    params = (P("out_features", "int", doc="the number of output features"),
+              P("bias", "bool", True))
+    cases = [Case("Linear(7)", [[3, 5]]), Case("Linear(4, bias = false)", [[2, 6]]),
+             Case("Linear(3)", [[2, 4, 5]]), Case("Dense(2)", [[3, 4]])]
+
+    def infer(self, a, ins):
+        (x,) = ins
+        positive(a, "out_features", a.out_features)
+        if len(x) < 2 or len(x) >= 4:
+            feats = numel(x[1:])
+            raise ShapeError("E0310", f"`{a.kind}` expects [N, features], got {fmt_shape(x)}",
+                             help=f"insert `-> Flatten` before it ({' x '.join(str(d) for d in x[1:])} = "
+                                  f"{feats} features)" if len(x) >= 4 else None)
+        fin = x[-1]
+        if not is_concrete(fin):
+            raise ShapeError("E0305", f"`{a.kind}` needs a concrete number of input features; got `{fin}`",
+                             help="pool globally first (`-> GlobalAvgPool -> Flatten`) so the feature "
+                                  "count does not depend on the input size")
+        a.in_features, a.in_rank = fin, len(x)
+        b = fan_in_bound(fin)
+        a.weights["weight"] = Weight((a.out_features, fin), bound=b)
+        if a.bias:
+            a.weights["bias"] = Weight((a.out_features,), bound=b)
+        return [tuple(x[:-1]) + (a.out_features,)]
+
+    def lower(self, e, a, ins):
+        (x,) = ins
+        w = e.weight("weight")
+        if a.in_rank == 2:
+            # Gemm is what onnxruntime fuses best for [N, features].
+            return [e.op("Gemm", [x, w] + ([e.weight("bias")] if a.bias else []), transB=1)]
+        y = e.op("MatMul", [x, e.op("Transpose", [w], perm=[1, 0])])
+        return [e.op("Add", [y, e.weight("bias")]) if a.bias else y]
+
+    def reference(self, a):
+        import torch.nn.functional as F
+        return lambda xs, p: [F.linear(xs[0], p["weight"], p.get("bias"))]

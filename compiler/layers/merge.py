@@ -1,0 +1,137 @@
+"""Combining tensors: element-wise add, subtract and multiply (the `+ - *`
+operators), concatenation and split."""
+
+from __future__ import annotations
+
+from ..shapes import broadcast, fmt_shape, is_concrete
+from .base import P, Case, Layer, ShapeError, register
+
+
+@register
+class Elementwise(Layer):
+    """`a + b`, `a - b`, `a * b` (numpy broadcasting)."""
+
+    names = {"Add": "Add", "Sub": "Sub", "Mul": "Mul"}
+    n_inputs = None
+    cases = [Case("Add", [[2, 3, 4, 4], [2, 3, 4, 4]]), Case("Sub", [[2, 3], [2, 3]]),
+             Case("Mul", [[2, 3, 4, 4], [2, 3, 1, 1]]), Case("Add", [[2, 3], [2, 3], [2, 3]])]
+
+    def infer(self, a, ins):
+        out = ins[0]
+        sym = {"Add": "+", "Sub": "-", "Mul": "*"}[a.kind]
+        for other in ins[1:]:
+            b = broadcast(out, other)
+            if b is None:
+                help = None
+                if len(out) == len(other) and len(out) >= 2 and out[1] != other[1] and out[2:] == other[2:]:
+                    help = (f"channels differ ({out[1]} vs {other[1]}); project one side with a 1x1 convolution:\n"
+                            f"`-> Conv2d({out[1]}, 1, bias = false) -> BatchNorm`")
+                elif len(out) == len(other) and out[:2] == other[:2]:
+                    help = "the spatial sizes differ; check the strides and padding on both paths"
+                raise ShapeError("E0301", f"shapes do not match for `{sym}`: {fmt_shape(out)} and "
+                                 f"{fmt_shape(other)}", help=help)
+            out = b
+        return [out]
+
+    def lower(self, e, a, ins):
+        y = ins[0]
+        for other in ins[1:]:
+            y = e.op(a.variant, [y, other])
+        return [y]
+
+    def reference(self, a):
+        import operator
+        from functools import reduce
+        fn = {"Add": operator.add, "Sub": operator.sub, "Mul": operator.mul}[a.kind]
+        return lambda xs, p: [reduce(fn, xs)]
+
+
+@register
+class Concat(Layer):
+    """`concat(a, b, ..., axis = 1)`: join tensors along one dimension."""
+
+    names = {"Concat": None}
+    params = (P("axis", "int", 1),)
+    n_inputs = None
+    cases = [Case("Concat", [[2, 3, 4, 4], [2, 5, 4, 4]]), Case("Concat(axis = -1)", [[2, 3], [2, 4], [2, 1]])]
+
+    def infer(self, a, ins):
+        first = ins[0]
+        r = len(first)
+        axis = a.axis + r if a.axis < 0 else a.axis
+        if not 0 <= axis < r:
+            raise ShapeError("E0107", f"`axis = {a.axis}` is out of range for rank {r}", arg="axis")
+        total = 0
+        for i, x in enumerate(ins):
+            if len(x) != r:
+                raise ShapeError("E0302", f"cannot concatenate tensors of rank {r} and {len(x)}: "
+                                 f"{fmt_shape(first)} and {fmt_shape(x)}")
+            for d in range(r):
+                if d != axis and x[d] != first[d]:
+                    diff = ""
+                    if is_concrete(x[d]) and is_concrete(first[d]):
+                        diff = f" (off by {abs(x[d] - first[d])})"
+                    raise ShapeError(
+                        "E0302", f"cannot concatenate on axis {axis}: dimension {d} differs, "
+                        f"{first[d]} in input 0 and {x[d]} in input {i}{diff}",
+                        help="every dimension but the concatenation axis must agree; check the pooling, "
+                             "stride and padding of the paths that made these tensors")
+            total = total + x[axis]
+        a.axis_norm = axis
+        return [tuple(first[:axis]) + (total,) + tuple(first[axis + 1:])]
+
+    def lower(self, e, a, ins):
+        return [e.op("Concat", ins, axis=a.axis_norm)] if len(ins) > 1 else [ins[0]]
+
+    def reference(self, a):
+        import torch
+        return lambda xs, p: [torch.cat(xs, dim=a.axis)]
+
+
+@register
+class Split(Layer):
+    """`split(x, n)` into n equal parts, or `split(x, [s1, s2, ...])`, along `axis`."""
+
+    names = {"Split": None}
+    params = (P("sections", "any", doc="a count of equal parts, or a list of sizes"), P("axis", "int", 1))
+    cases = [Case("Split(2)", [[2, 6, 3]]), Case("Split([1, 4, 1])", [[2, 6, 3]]),
+             Case("Split(3, axis = -1)", [[2, 2, 9]])]
+
+    def n_outputs(self, a):
+        s = a.sections
+        return s if isinstance(s, int) and not isinstance(s, bool) and s > 0 else \
+            len(s) if isinstance(s, (list, tuple)) else 1
+
+    def infer(self, a, ins):
+        (x,) = ins
+        axis = a.axis + len(x) if a.axis < 0 else a.axis
+        if not 0 <= axis < len(x):
+            raise ShapeError("E0107", f"`axis = {a.axis}` is out of range for {fmt_shape(x)}", arg="axis")
+        dim = x[axis]
+        s = a.sections
+        if isinstance(s, int) and not isinstance(s, bool):
+            if s <= 0:
+                raise ShapeError("E0107", f"cannot split into {s} parts", arg="sections")
+            if not is_concrete(dim) or dim % s:
+                raise ShapeError("E0311", f"cannot split dimension {axis} of size {dim} into {s} equal parts",
+                                 arg="sections")
+            sizes = [dim // s] * s
+        elif isinstance(s, (list, tuple)) and s and all(isinstance(v, int) and not isinstance(v, bool) and v > 0
+                                                         for v in s):
+            if sum(s) != dim:
+                raise ShapeError("E0311", f"split sizes add up to {sum(s)}, but dimension {axis} is {dim}",
+                                 arg="sections")
+            sizes = list(s)
+        else:
+            raise ShapeError("E0106", "`sections` must be a positive count or a list of positive sizes",
+                             arg="sections")
+        a.sizes, a.axis_norm = sizes, axis
+        return [tuple(x[:axis]) + (n,) + tuple(x[axis + 1:]) for n in sizes]
+
+    def lower(self, e, a, ins):
+        outs = e.op("Split", [ins[0], e.const(a.sizes)], n_out=len(a.sizes), axis=a.axis_norm)
+        return outs if isinstance(outs, list) else [outs]
+
+    def reference(self, a):
+        import torch
+        return lambda xs, p: list(torch.split(xs[0], a.sizes, dim=a.axis_norm))

@@ -1,0 +1,145 @@
+"""Reading a program: the root file and, transitively, what it imports.
+
+`import std.NAME` reads stdlib/NAME.nnd (package data); `import "path.nnd"`
+reads a file relative to the importing one, which must stay inside the
+project directory (the root file's directory) unless outside imports are
+allowed. Each file is parsed once; an import cycle is an error. A file can
+read nothing else.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from importlib import resources
+
+from . import ast
+from .diagnostics import CompileError, Diagnostic, Sources, Span, error
+from .parser import ParseError, parse
+
+MAX_FILE_BYTES = 16 * 1024 * 1024
+
+
+@dataclass
+class Module:
+    key: str                 # 'std:resnet' or an absolute path
+    display: str             # how diagnostics name it
+    program: ast.Program | None
+    imports: list["Module"] = field(default_factory=list)
+    env: dict = field(default_factory=dict)   # filled by the elaborator
+
+
+class Loader:
+    def __init__(self, sources: Sources, diags: list[Diagnostic], allow_outside: bool = False):
+        self.sources = sources
+        self.diags = diags
+        self.allow_outside = allow_outside
+        self.modules: dict[str, Module] = {}
+        self._stack: list[str] = []
+        self.root_dir = ""
+
+    def load_root(self, path: str) -> Module | None:
+        self.root_dir = os.path.dirname(os.path.abspath(path))
+        try:
+            text = _read(path)
+        except OSError as e:
+            self.diags.append(Diagnostic("E0004", f"cannot read `{path}`: {e.strerror or e}", None))
+            return None
+        except UnicodeDecodeError as e:
+            self.diags.append(Diagnostic("E0004", f"`{path}` is not valid UTF-8 (byte {e.start})", None))
+            return None
+        return self._load(os.path.abspath(path), path, text)
+
+    def load_text(self, text: str, display: str = "<input>") -> Module | None:
+        self.root_dir = os.getcwd()
+        return self._load(os.path.abspath(display), display, text)
+
+    def _load(self, key: str, display: str, text: str) -> Module | None:
+        self.sources.add(display, text)
+        try:
+            program = parse(text, display)
+        except ParseError as e:
+            self.diags.append(e.diagnostic)
+            program = None
+        mod = Module(key, display, program)
+        self.modules[key] = mod
+        if program is None:
+            return mod
+        self._stack.append(key)
+        for item in program.items:
+            if isinstance(item, ast.Import):
+                try:
+                    dep = self._import(item, mod)
+                except CompileError as e:
+                    self.diags.append(e.diagnostic)
+                    continue
+                if dep is not None:
+                    mod.imports.append(dep)
+        self._stack.pop()
+        return mod
+
+    def _import(self, item: ast.Import, importer: Module) -> Module | None:
+        if item.is_file:
+            base = os.path.dirname(importer.key) if not importer.key.startswith("std:") else self.root_dir
+            key = os.path.normpath(os.path.join(base, item.module))
+            if not self.allow_outside and not _inside(key, self.root_dir):
+                raise error("E0112", f"`{item.module}` is outside the project directory", item.span,
+                            help="imports are resolved inside the root file's directory; "
+                                 "pass --allow-outside-imports to lift this")
+            display = os.path.relpath(key) if not os.path.isabs(importer.display) else key
+        else:
+            name = item.module
+            if not name.startswith("std."):
+                raise error("E0110", f"cannot import `{name}`", item.span,
+                            help=f'the standard library is `import std.NAME`; a file is `import "{name}.nnd"`')
+            key = "std:" + name[4:]
+            display = "std/" + name[4:].replace(".", "/") + ".nnd"
+        if key in self._stack:
+            chain = self._stack[self._stack.index(key):] + [key]
+            names = " -> ".join(self.modules[k].display if k in self.modules else k for k in chain)
+            raise error("E0111", f"import cycle: {names}", item.span)
+        if key in self.modules:
+            return self.modules[key]
+        try:
+            if key.startswith("std:"):
+                text = _read_std(key[4:])
+            else:
+                text = _read(key)
+        except (OSError, FileNotFoundError, ModuleNotFoundError):
+            hint = None
+            if key.startswith("std:"):
+                from difflib import get_close_matches
+                known = list_std()
+                close = get_close_matches(key[4:], known, n=1)
+                hint = f"did you mean `std.{close[0]}`?" if close else \
+                    "the standard library has: " + ", ".join(f"std.{k}" for k in known)
+            raise error("E0110", f"cannot find `{item.module}`", item.span, help=hint) from None
+        except UnicodeDecodeError:
+            raise error("E0004", f"`{item.module}` is not valid UTF-8", item.span) from None
+        return self._load(key, display, text)
+
+
+def _inside(path: str, root: str) -> bool:
+    try:
+        return os.path.commonpath([os.path.realpath(path), os.path.realpath(root)]) == os.path.realpath(root)
+    except ValueError:
+        return False
+
+
+def _read(path: str) -> str:
+    with open(path, "rb") as f:
+        data = f.read(MAX_FILE_BYTES + 1)
+    if len(data) > MAX_FILE_BYTES:
+        raise OSError(0, f"file is larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB")
+    return data.decode("utf-8")
+
+
+def _read_std(name: str) -> str:
+    if not all(part.isidentifier() for part in name.split(".")):
+        raise FileNotFoundError(name)
+    return resources.files("nnd.stdlib").joinpath(*name.split(".")[:-1], name.split(".")[-1] + ".nnd") \
+        .read_text(encoding="utf-8")
+
+
+def list_std() -> list[str]:
+    return sorted(p.name[:-4] for p in resources.files("nnd.stdlib").iterdir() if p.name.endswith(".nnd"))

@@ -1,0 +1,148 @@
+"""IR -> ONNX ModelProto.
+
+Each IR node is lowered by its layer entry's `lower`, through an `Emitter`
+that names ONNX tensors and nodes deterministically and stamps each ONNX node
+with the source location of the layer that made it. Only the standard ONNX
+domain is used, at a pinned opset and IR version that onnxruntime accepts.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+from .ir import IR
+from .layers import REGISTRY
+from .shapes import Sym
+
+OPSET = 21
+IR_VERSION = 10   # onnx 1.23 writes IR 14 by default; onnxruntime 1.31 accepts at most 11
+
+
+class Emitter:
+    """What a layer's `lower` uses to emit ONNX nodes and initializers."""
+
+    def __init__(self, ir: IR):
+        self.ir = ir
+        self.nodes: list[onnx.NodeProto] = []
+        self.initializers: list[onnx.TensorProto] = []
+        self._names: set[str] = set()
+        self._const_cache: dict = {}
+        self.layer = ""        # the IR node being lowered
+        self.doc = ""
+        self.arrays: dict = {}
+        self._k = 0
+
+    def fresh(self, base: str) -> str:
+        name, k = base, 1
+        while name in self._names:
+            name = f"{base}_{k}"
+            k += 1
+        self._names.add(name)
+        return name
+
+    def op(self, op_type: str, inputs: list[str], n_out: int = 1, **attrs):
+        """Emit one node; returns its output name (or list of names if n_out > 1)."""
+        base = self.layer if self._k == 0 else f"{self.layer}/{op_type}"
+        self._k += 1
+        outs = [self.fresh(base if n_out == 1 else f"{base}:{i}") for i in range(n_out)]
+        node = helper.make_node(op_type, list(inputs), outs, name=self.fresh("node:" + base), doc_string=self.doc,
+                                **{k: v for k, v in attrs.items() if v is not None})
+        self.nodes.append(node)
+        return outs[0] if n_out == 1 else outs
+
+    def weight(self, pname: str) -> str:
+        """The initializer holding this layer's parameter `pname`."""
+        name = f"{self.layer}.{pname}"
+        arr = self.arrays[pname]
+        self._names.add(name)
+        self.initializers.append(numpy_helper.from_array(np.ascontiguousarray(arr, dtype=np.float32), name))
+        return name
+
+    def const(self, value, dtype=np.int64, hint: str = "const") -> str:
+        """A constant initializer (shapes, axes, pads...), shared when equal."""
+        arr = np.asarray(value, dtype=dtype)
+        key = (arr.dtype.str, arr.shape, arr.tobytes())
+        if key in self._const_cache:
+            return self._const_cache[key]
+        name = self.fresh(f"{self.layer}/{hint}")
+        self.initializers.append(numpy_helper.from_array(arr, name))
+        self._const_cache[key] = name
+        return name
+
+
+def _value_info(name: str, shape) -> onnx.ValueInfoProto:
+    dims = []
+    for d in shape:
+        if isinstance(d, int):
+            dims.append(d)
+        elif isinstance(d, Sym) and d.is_symbol():
+            dims.append(str(d))
+        else:
+            dims.append(None)   # a derived symbolic size: left for the runtime
+    return helper.make_tensor_value_info(name, TensorProto.FLOAT, dims)
+
+
+def lower(ir: IR, source: str = "") -> onnx.ModelProto:
+    e = Emitter(ir)
+    tensor: dict[tuple[int, int], str] = {}
+    inputs = []
+    for n in ir.inputs:
+        d = ir.node(n)
+        e._names.add(d["name"])
+        tensor[(n, 0)] = d["name"]
+        inputs.append(_value_info(d["name"], d["shapes"][0]))
+    wanted: dict[tuple[int, int], str] = {}
+    for o in ir.outputs:
+        wanted.setdefault((o.node, o.port), o.name)
+        e._names.add(o.name)
+    for n in ir.order():
+        d = ir.node(n)
+        if d["kind"] == "Input":
+            continue
+        spec = REGISTRY[d["kind"]]
+        e.layer, e.doc, e.arrays, e._k = d["name"], _where(d["span"]), d.get("arrays", {}), 0
+        first = len(e.nodes)
+        ins = [tensor[src] for src in ir.inputs_of(n)]
+        outs = spec.lower(e, d["attrs"], ins)
+        for port, t in enumerate(outs):
+            want = wanted.get((n, port))
+            if want is not None and t != want:
+                t = _rename_output(e, first, t, want)
+            tensor[(n, port)] = t
+    outputs = []
+    for o in ir.outputs:
+        t = tensor[(o.node, o.port)]
+        if t != o.name:   # the same tensor under a second name, or an input passed through
+            e.nodes.append(helper.make_node("Identity", [t], [o.name], name=e.fresh("node:" + o.name)))
+        outputs.append(_value_info(o.name, ir.node(o.node)["shapes"][o.port]))
+    graph = helper.make_graph(e.nodes, ir.name, inputs, outputs, e.initializers)
+    model = helper.make_model(graph, producer_name="nndc", producer_version=_version(),
+                              opset_imports=[helper.make_opsetid("", OPSET)])
+    model.ir_version = IR_VERSION
+    if source:
+        helper.set_model_props(model, {"nnd.source": source, "nnd.model": str(ir.meta.get("model", ir.name))})
+    return model
+
+
+def _rename_output(e: Emitter, first: int, t: str, want: str) -> str:
+    """Give the tensor `t`, made by this layer's nodes, the graph output name."""
+    mine = e.nodes[first:]
+    producer = next((nd for nd in reversed(mine) if t in nd.output), None)
+    if producer is None or any(t in nd.input for nd in mine):
+        return t   # an Identity is added at the end instead
+    producer.output[list(producer.output).index(t)] = want
+    return want
+
+
+def _where(span) -> str:
+    return f"{span.file}:{span.line}:{span.column}" if span is not None else ""
+
+
+def _version() -> str:
+    try:
+        from importlib.metadata import version
+        return version("nnd")
+    except Exception:
+        return "0"

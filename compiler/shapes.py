@@ -1,0 +1,166 @@
+"""Shapes with symbolic dimensions.
+
+A dimension is an `int` or a `Sym`: an integer linear combination of atoms
+(symbol names such as `N` or `H`, or opaque floor divisions) plus a constant.
+Arithmetic on Sym stays exact where it can: `(H + 2 - 3) // 1 + 1` is `H`,
+`(2*H) // 2` is `H`; a floor division that does not divide evenly becomes an
+opaque atom `(H - 1) // 2`. A shape is a tuple of dimensions; `None` stands for
+an unknown shape (after an error), which silences errors downstream.
+"""
+
+from __future__ import annotations
+
+from typing import Union
+
+Dim = Union[int, "Sym"]
+Shape = tuple  # tuple[Dim, ...]
+
+
+class Sym:
+    __slots__ = ("terms", "const", "_hash")
+
+    def __init__(self, terms: dict[str, int] | None = None, const: int = 0):
+        self.terms = {a: c for a, c in sorted((terms or {}).items()) if c != 0}
+        self.const = const
+        self._hash = None
+
+    @staticmethod
+    def symbol(name: str) -> "Sym":
+        return Sym({name: 1})
+
+    @staticmethod
+    def make(terms: dict[str, int], const: int) -> Dim:
+        s = Sym(terms, const)
+        return s.const if not s.terms else s
+
+    # -- arithmetic
+    def __add__(self, other):
+        if isinstance(other, int):
+            return Sym.make(self.terms, self.const + other)
+        if isinstance(other, Sym):
+            t = dict(self.terms)
+            for a, c in other.terms.items():
+                t[a] = t.get(a, 0) + c
+            return Sym.make(t, self.const + other.const)
+        return NotImplemented
+
+    __radd__ = __add__
+
+    def __neg__(self):
+        return Sym.make({a: -c for a, c in self.terms.items()}, -self.const)
+
+    def __sub__(self, other):
+        if isinstance(other, (int, Sym)):
+            return self + (-other)
+        return NotImplemented
+
+    def __rsub__(self, other):
+        if isinstance(other, int):
+            return (-self) + other
+        return NotImplemented
+
+    def __mul__(self, other):
+        if isinstance(other, int):
+            return Sym.make({a: c * other for a, c in self.terms.items()}, self.const * other)
+        if isinstance(other, Sym):
+            # A product of symbols is kept as one opaque atom.
+            return Sym.symbol(f"({self})*({other})")
+        return NotImplemented
+
+    __rmul__ = __mul__
+
+    def __floordiv__(self, other):
+        if isinstance(other, int) and other != 0:
+            if other == 1:
+                return self
+            if all(c % other == 0 for c in self.terms.values()) and self.const % other == 0:
+                return Sym.make({a: c // other for a, c in self.terms.items()}, self.const // other)
+            return Sym.symbol(f"({self}) // {other}")
+        if isinstance(other, Sym):
+            return Sym.symbol(f"({self}) // ({other})")
+        return NotImplemented
+
+    def __rfloordiv__(self, other):
+        if isinstance(other, int):
+            return Sym.symbol(f"{other} // ({self})")
+        return NotImplemented
+
+    def __eq__(self, other):
+        return isinstance(other, Sym) and self.terms == other.terms and self.const == other.const
+
+    def __hash__(self):
+        if self._hash is None:
+            self._hash = hash((tuple(self.terms.items()), self.const))
+        return self._hash
+
+    def __str__(self):
+        parts = []
+        for a, c in self.terms.items():
+            atom = a if _simple(a) else f"{a}"
+            if c == 1:
+                parts.append(("+", atom))
+            elif c == -1:
+                parts.append(("-", atom))
+            elif c > 0:
+                parts.append(("+", f"{c}*{atom}"))
+            else:
+                parts.append(("-", f"{-c}*{atom}"))
+        if self.const > 0:
+            parts.append(("+", str(self.const)))
+        elif self.const < 0:
+            parts.append(("-", str(-self.const)))
+        text = ""
+        for i, (sign, p) in enumerate(parts):
+            text += (("-" if sign == "-" else "") + p) if i == 0 else f" {sign} {p}"
+        return text or "0"
+
+    __repr__ = __str__
+
+    def is_symbol(self) -> bool:
+        """A bare name such as `N`, as opposed to an expression."""
+        return self.const == 0 and len(self.terms) == 1 and next(iter(self.terms.values())) == 1 \
+            and _simple(next(iter(self.terms)))
+
+
+def _simple(atom: str) -> bool:
+    return atom.isidentifier()
+
+
+def is_concrete(d) -> bool:
+    return isinstance(d, int)
+
+
+def fmt_dim(d: Dim) -> str:
+    return str(d)
+
+
+def fmt_shape(s: Shape | None) -> str:
+    if s is None:
+        return "[?]"
+    return "[" + ", ".join(fmt_dim(d) for d in s) + "]"
+
+
+def numel(dims) -> Dim:
+    n = 1
+    for d in dims:
+        n = n * d
+    return n
+
+
+def ceil_div(a: Dim, b: int) -> Dim:
+    return -((-a) // b)
+
+
+def broadcast(a: Shape, b: Shape) -> Shape | None:
+    """numpy broadcasting of two shapes, or None if they do not broadcast."""
+    out = []
+    for i in range(max(len(a), len(b))):
+        da = a[len(a) - 1 - i] if i < len(a) else 1
+        db = b[len(b) - 1 - i] if i < len(b) else 1
+        if da == db or db == 1:
+            out.append(da)
+        elif da == 1:
+            out.append(db)
+        else:
+            return None
+    return tuple(reversed(out))

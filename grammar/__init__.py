@@ -1,0 +1,1 @@
+"""The nnd grammar (nnd.lark), shipped as package data."""

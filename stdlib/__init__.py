@@ -1,0 +1,1 @@
+"""The nnd standard library, written in .nnd (`import std.<name>`)."""
