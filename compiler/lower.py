@@ -52,10 +52,14 @@ class Emitter:
         self.nodes.append(node)
         return outs[0] if n_out == 1 else outs
 
-    def weight(self, pname: str) -> str:
-        """The initializer holding this layer's parameter `pname`."""
+    def weight(self, pname: str, shape: tuple | None = None) -> str:
+        """The initializer holding this layer's parameter `pname`. The IR keeps
+        PyTorch's layout; `shape` stores it reshaped for the ONNX op (e.g. a
+        PReLU slope [C] as [C, 1, 1]) while it stays a plain constant."""
         name = f"{self.layer}.{pname}"
         arr = self.arrays[pname]
+        if shape is not None:
+            arr = arr.reshape(shape)
         self._names.add(name)
         self.initializers.append(numpy_helper.from_array(np.ascontiguousarray(arr, dtype=np.float32), name))
         return name
