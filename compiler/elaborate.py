@@ -822,6 +822,7 @@ class Elaborator:
         genv = bv.module.env["__env__"]
         frame = Frame("block", defn, NameScope(self, inst), actuals=list(xs), instance=inst, call_span=bv.span)
         self.frames.append(frame)
+        errors_before = len(self.diags)
         try:
             env = Env({}, genv)
             env.vars.update(self._fill_defaults(defn, bv.args, env, bv.span))
@@ -829,6 +830,8 @@ class Elaborator:
         finally:
             self.frames.pop()
         if not frame.outputs:
+            if len(self.diags) > errors_before:
+                return [POISON]   # the body's own errors explain the missing output
             raise error("E0121", f"block `{defn.name}` has no output", defn.name_span,
                         help="declare one with `output y = ...`")
         out = []

@@ -67,7 +67,7 @@ def _lark() -> Lark:
     # back, so the lexer cannot know the parser's state.
     return Lark(text, parser="lalr", lexer="basic", postlex=_NewlinePostLex(),
                 propagate_positions=True, maybe_placeholders=True,
-                start=["start", "expr"])
+                start=["start", "expr_line"])
 
 
 class _ToAst(Transformer):
@@ -286,9 +286,8 @@ def parse(text: str, file: str) -> ast.Program:
 
 def parse_expression(text: str, file: str, line: int = 1, column: int = 1) -> ast.Node:
     """Parse one expression (used for `{...}` parts of string layer names)."""
-    tree = _parse(text, file, "expr")
-    node = _ToAst(file).transform(tree)
-    return node
+    tree = _parse(text, file, "expr_line")
+    return _ToAst(file).transform(tree).children[0]
 
 
 def _parse(text: str, file: str, start: str):
@@ -320,6 +319,8 @@ def _expected(names) -> str:
     described = sorted({_describe(n) for n in names}, key=lambda s: (not s.startswith("`"), s))
     if len(described) > 8:
         described = described[:7] + ["..."]
+    if not described:
+        return "something else"
     if len(described) == 1:
         return described[0]
     return ", ".join(described[:-1]) + " or " + described[-1]

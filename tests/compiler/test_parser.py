@@ -1,0 +1,78 @@
+"""The grammar and parser: statements, newlines, spans, syntax errors."""
+
+import pytest
+
+from nnd import ast
+from nnd.parser import ParseError, parse
+
+
+def body(src):
+    prog = parse(src, "t.nnd")
+    return prog.items[0].body
+
+
+def test_pipeline_continues_on_lines_starting_with_arrow():
+    stmts = body("model M {\n  input x: [N, 3]\n  y = x\n    -> Linear(4)\n    -> ReLU\n  output y\n}\n")
+    assign = stmts[1]
+    assert isinstance(assign, ast.Assign) and isinstance(assign.value, ast.Pipe)
+    assert [type(s.expr).__name__ for s in assign.value.stages] == ["Call", "Name"]
+
+
+def test_newlines_inside_brackets_are_ignored():
+    stmts = body("model M {\n  input x: [N,\n    3]\n  output y = concat(x,\n   x,\n   axis = 1)\n}\n")
+    assert len(stmts) == 2
+    assert isinstance(stmts[1].value, ast.Call) and len(stmts[1].value.args) == 2
+
+
+def test_single_line_bodies_and_else_on_next_line():
+    stmts = body("block B(a) {\n  input x\n  if a > 1 { y = x } \n  else { y = x -> ReLU }\n  output z = y\n}\n")
+    assert isinstance(stmts[1], ast.If) and stmts[1].orelse is not None
+
+
+def test_spans_point_at_source():
+    stmts = body("model M {\n  input x: [N, 3]\n  output y = x -> Linear(10) as fc\n}\n")
+    stage = stmts[1].value.stages[0]
+    assert (stage.expr.span.line, stage.expr.span.column) == (3, 19)
+    assert (stage.expr.span.end_line, stage.expr.span.end_column) == (3, 29)
+    assert stage.name.parts == ["fc"]
+
+
+def test_dotted_names_with_numbers_and_ranges():
+    stmts = body("block B {\n  input x\n  for i in 0..3 { x = x -> ReLU as \"r{i}\" }\n"
+                 "  output y = x -> Conv2d(8, 1) as downsample.0\n}\n")
+    loop = stmts[1]
+    assert isinstance(loop, ast.For)
+    assert isinstance(loop.start, ast.Literal) and loop.start.value == 0
+    assert stmts[2].value.stages[0].name.parts == ["downsample", "0"]
+    assert loop.body[0].value.stages[0].name.template == "r{i}"
+
+
+def test_floats_and_keywords():
+    stmts = body("model M(p = 1e-3, q = 0.5, r = true) {\n  input x: [N, 2]\n  output y = x -> Dropout(q)\n}\n")
+    prog = parse("model M(p = 1e-3, q = 0.5, r = true) {\n input x: [N, 2]\n output y = x\n}", "t.nnd")
+    params = prog.items[0].params
+    assert [p.default.value for p in params] == [1e-3, 0.5, True]
+    assert stmts
+
+
+def test_imports_and_instances():
+    prog = parse('import std.resnet\nimport "blocks/mine.nnd"\nmodel R50 = ResNet(blocks = [3, 4, 6, 3])\n', "t.nnd")
+    imp1, imp2, inst = prog.items
+    assert (imp1.module, imp1.is_file) == ("std.resnet", False)
+    assert (imp2.module, imp2.is_file) == ("blocks/mine.nnd", True)
+    assert isinstance(inst, ast.ModelInstance) and inst.base == "ResNet" and inst.kwargs[0].name == "blocks"
+
+
+@pytest.mark.parametrize("src,code,line,col,needle", [
+    ("model M {\n  y = x -> -> ReLU\n}\n", "E0001", 2, 12, "found `->`"),
+    ("model M {\n  y = x $ 2\n}\n", "E0002", 2, 9, "unexpected character '$'"),
+    ("model M {\n  input x: [N, 3]\n", "E0003", 3, 1, "unexpected end of file"),
+    ("model M {\n  y = Conv2d(3,))\n}\n", "E0001", 2, 17, "found `)`"),
+])
+def test_syntax_errors_are_located(src, code, line, col, needle):
+    with pytest.raises(ParseError) as e:
+        parse(src, "t.nnd")
+    d = e.value.diagnostic
+    assert d.code == code
+    assert (d.span.line, d.span.column) == (line, col)
+    assert needle in d.message

@@ -1,0 +1,97 @@
+"""nndc's command line: exit codes, outputs, atomic writes, determinism."""
+
+import hashlib
+import os
+import subprocess
+import sys
+
+import pytest
+
+from nnd.cli import main
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+LENET = os.path.join(ROOT, "examples", "lenet5.nnd")
+BROKEN = "model M {\n    input x: [N, 3, 8, 8]\n    output y = x -> Linear(4)\n}\n"
+
+
+def test_compile_writes_a_checked_model(tmp_path, capsys):
+    import onnx
+    out = tmp_path / "lenet.onnx"
+    assert main(["compile", LENET, "-o", str(out)]) == 0
+    m = onnx.load(str(out))
+    onnx.checker.check_model(m, full_check=True)
+    assert [i.name for i in m.graph.input] == ["image"]
+    assert [o.name for o in m.graph.output] == ["probs"]
+    assert m.graph.input[0].type.tensor_type.shape.dim[0].dim_param == "N"
+    assert any(i.name == "conv1.weight" for i in m.graph.initializer)
+    assert all(n.doc_string.startswith(LENET + ":") for n in m.graph.node)
+    assert f"wrote {out}" in capsys.readouterr().out
+
+
+def test_compile_is_deterministic_and_seeded(tmp_path):
+    digests = []
+    for i, seed in enumerate((0, 0, 1)):
+        out = tmp_path / f"m{i}.onnx"
+        assert main(["compile", LENET, "-o", str(out), "--seed", str(seed)]) == 0
+        digests.append(hashlib.sha256(out.read_bytes()).hexdigest())
+    assert digests[0] == digests[1] != digests[2]
+
+
+def test_errors_exit_1_and_write_nothing(tmp_path, capsys):
+    src = tmp_path / "broken.nnd"
+    src.write_text(BROKEN)
+    out = tmp_path / "broken.onnx"
+    assert main(["compile", str(src), "-o", str(out)]) == 1
+    assert not out.exists()
+    assert os.listdir(tmp_path) == ["broken.nnd"]   # no temporary file left behind
+    err = capsys.readouterr().err
+    assert "error[E0310]" in err and f"{src}:3:21" in err and "insert `-> Flatten`" in err
+    assert main(["check", str(src)]) == 1
+
+
+def test_existing_output_survives_a_failed_compile(tmp_path):
+    src = tmp_path / "broken.nnd"
+    src.write_text(BROKEN)
+    out = tmp_path / "keep.onnx"
+    out.write_bytes(b"previous")
+    assert main(["compile", str(src), "-o", str(out)]) == 1
+    assert out.read_bytes() == b"previous"
+
+
+def test_usage_and_io_errors_exit_2(tmp_path):
+    with pytest.raises(SystemExit) as e:
+        main(["compile"])
+    assert e.value.code == 2
+    assert main(["check", str(tmp_path / "nope.nnd")]) == 2
+    assert main(["compile", LENET, "-o", str(tmp_path / "no" / "such" / "dir.onnx")]) == 2
+
+
+def test_check_ok_and_json(tmp_path, capsys):
+    assert main(["check", LENET]) == 0
+    src = tmp_path / "broken.nnd"
+    src.write_text(BROKEN)
+    capsys.readouterr()
+    assert main(["check", "--format", "json", str(src)]) == 1
+    import json
+    (d,) = [json.loads(l) for l in capsys.readouterr().out.splitlines()]
+    assert (d["code"], d["line"], d["column"], d["end_column"]) == ("E0310", 3, 21, 30)
+
+
+def test_summary_counts_parameters(capsys):
+    assert main(["summary", LENET]) == 0
+    out = capsys.readouterr().out
+    assert "conv1  " in out and "[N, 6, 28, 28]" in out
+    assert "61,706 parameters" in out
+
+
+def test_python_dash_m_and_console_script():
+    r = subprocess.run([sys.executable, "-m", "nnd", "check", LENET], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+
+
+def test_check_does_not_import_onnx_or_onnxruntime():
+    code = ("import sys; from nnd.cli import main; rc = main(['check', %r]); "
+            "bad = [m for m in ('onnx', 'onnxruntime') if m in sys.modules]; "
+            "print(bad); sys.exit(rc)") % LENET
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0 and r.stdout.strip() == "[]", r.stdout + r.stderr
