@@ -7,7 +7,9 @@ import ast as pyast
 from functools import lru_cache
 from importlib import resources
 
-from lark import Lark, Token, Transformer, v_args
+import threading
+
+from lark import Lark, Token, Transformer
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 from lark.lexer import PatternStr
 
@@ -60,207 +62,252 @@ def _is_open(tok: Token) -> bool:
     return tok.type in _OPEN_TYPES or (tok.value in _OPEN_VALUES and tok.type != "STRING")
 
 
+_KEEP = {"NAME", "INT", "FLOAT", "STRING", "COMP_OP", "ADD_OP", "MUL_OP"}
+
+
+class _ToAst(Transformer):
+    """lark callbacks -> compiler.ast, run inline while parsing (no parse tree
+    is built: that halves parse time). With keep_all_tokens, every child is
+    present, so a node's span runs from its first token to its last; `_v`
+    then drops punctuation and keywords, and lark's placeholders for absent
+    optional parts."""
+
+    file = ""
+
+    def _span(self, c) -> Span:
+        first, last = _first(c), _last(c)
+        if first is None:
+            return Span(self.file, 1, 1, 1, 1)
+        return Span(self.file, first[0], first[1], last[0], last[1])
+
+    def _tspan(self, tok: Token) -> Span:
+        return Span(self.file, tok.line, tok.column, tok.end_line, tok.end_column)
+
+    # -- top level
+    def start(self, c):
+        return [i for i in _v(c)]
+
+    def expr_line(self, c):
+        return _v(c)[0]
+
+    def atom(self, c):   # "(" expr ")"
+        return _v(c)[0]
+
+    def import_std(self, c):
+        return ast.Import(self._span(c), _v(c)[0], False)
+
+    def import_file(self, c):
+        return ast.Import(self._span(c), _unquote(_v(c)[0]), True)
+
+    def module_path(self, c):
+        return ".".join(str(t) for t in _v(c))
+
+    def model_def(self, c):
+        return self._definition("model", c)
+
+    def block_def(self, c):
+        return self._definition("block", c)
+
+    def _definition(self, kind, c):
+        v = _v(c, keep_none=True)
+        name, params, body = v[0], v[1], v[2]
+        return ast.Definition(self._span(c), kind, str(name), params or [], body, self._tspan(name), self.file)
+
+    def model_inst(self, c):
+        v = _v(c, keep_none=True)
+        name, base = v[0], v[1]
+        args = next((x for x in v[2:] if x is not None), None)
+        pos, kw = args if args is not None else ([], [])
+        return ast.ModelInstance(self._span(c), str(name), str(base), pos, kw,
+                                 self._tspan(name), self._tspan(base))
+
+    def params(self, c):
+        return _v(c)
+
+    def param(self, c):
+        v = _v(c, keep_none=True)
+        return ast.Param(self._span(c), str(v[0]), next((x for x in v[1:] if x is not None), None))
+
+    def body(self, c):
+        return _v(c)
+
+    # -- statements
+    def input_stmt(self, c):
+        v = _v(c, keep_none=True)
+        return ast.Input(self._span(c), str(v[0]), next((x for x in v[1:] if x is not None), None))
+
+    def output_stmt(self, c):
+        v = _v(c, keep_none=True)
+        return ast.Output(self._span(c), v[0], next((x for x in v[1:] if x is not None), None))
+
+    def assign(self, c):
+        v = _v(c)
+        return ast.Assign(self._span(c), v[0], v[1])
+
+    def targets(self, c):
+        return [str(t) for t in _v(c)]
+
+    def assert_stmt(self, c):
+        v = _v(c)
+        return ast.Assert(self._span(c), str(v[0]), v[1], self._tspan(v[0]))
+
+    def let_stmt(self, c):
+        v = _v(c)
+        return ast.Let(self._span(c), str(v[0]), v[1])
+
+    def if_stmt(self, c):
+        return _v(c)[0]
+
+    def if_chain(self, c):
+        v = _v(c, keep_none=True)
+        cond, then = v[0], v[1]
+        orelse = next((x for x in v[2:] if x is not None), None)
+        if isinstance(orelse, ast.If):
+            orelse = [orelse]
+        return ast.If(self._span(c), cond, then, orelse)
+
+    def for_stmt(self, c):
+        v = _v(c)
+        return ast.For(self._span(c), str(v[0]), v[1], v[2], v[3])
+
+    # -- expressions
+    def pipe(self, c):
+        v = _v(c)
+        return ast.Pipe(self._span(c), v[0], v[1:])
+
+    def stage(self, c):
+        v = _v(c, keep_none=True)
+        return ast.Stage(self._span(c), v[0], next((x for x in v[1:] if x is not None), None))
+
+    def dotted_name(self, c):
+        return ast.LayerName(self._span(c), parts=[str(t) for t in _v(c)])
+
+    def format_name(self, c):
+        return ast.LayerName(self._span(c), template=_unquote(_v(c)[0]))
+
+    def or_op(self, c):
+        v = _v(c)
+        return ast.BoolOp(self._span(c), "or", v[0], v[1])
+
+    def and_op(self, c):
+        v = _v(c)
+        return ast.BoolOp(self._span(c), "and", v[0], v[1])
+
+    def not_op(self, c):
+        return ast.Not(self._span(c), _v(c)[0])
+
+    def compare(self, c):
+        v = _v(c)
+        return ast.Compare(self._span(c), str(v[1]), v[0], v[2])
+
+    def binop(self, c):
+        v = _v(c)
+        return ast.BinOp(self._span(c), str(v[1]), v[0], v[2], self._tspan(v[1]))
+
+    def neg(self, c):
+        v = _v(c)
+        return v[1] if v[0] == "+" else ast.Neg(self._span(c), v[1])
+
+    def getattr(self, c):
+        v = _v(c)
+        return ast.Attribute(self._span(c), v[0], str(v[1]))
+
+    def getitem(self, c):
+        v = _v(c)
+        return ast.Index(self._span(c), v[0], v[1])
+
+    def call(self, c):
+        v = _v(c, keep_none=True)
+        args = next((x for x in v[1:] if x is not None), None)
+        pos, kw = args if args is not None else ([], [])
+        return ast.Call(self._span(c), v[0], pos, kw)
+
+    def args(self, c):
+        v = _v(c)
+        return [a for a in v if not isinstance(a, ast.Keyword)], [a for a in v if isinstance(a, ast.Keyword)]
+
+    def kwarg(self, c):
+        v = _v(c)
+        return ast.Keyword(self._span(c), str(v[0]), v[1])
+
+    def name(self, c):
+        return ast.Name(self._span(c), str(c[0]))
+
+    def int(self, c):
+        return ast.Literal(self._span(c), int(c[0]))
+
+    def float(self, c):
+        return ast.Literal(self._span(c), float(c[0]))
+
+    def string(self, c):
+        return ast.Literal(self._span(c), _unquote(c[0]))
+
+    def true(self, c):
+        return ast.Literal(self._span(c), True)
+
+    def false(self, c):
+        return ast.Literal(self._span(c), False)
+
+    def list(self, c):
+        return ast.ListExpr(self._span(c), _v(c))
+
+    def tuple(self, c):
+        return ast.TupleExpr(self._span(c), _v(c))
+
+
+def _v(children, keep_none: bool = False) -> list:
+    """The children that carry meaning: no punctuation or keywords, and
+    (unless keep_none) no placeholders for absent optional parts."""
+    out = []
+    for x in children:
+        if isinstance(x, Token):
+            if x.type in _KEEP:
+                out.append(x)
+        elif x is not None or keep_none:
+            out.append(x)
+    return out
+
+
+def _first(c):
+    for x in c:
+        if isinstance(x, Token):
+            if x.type != "_NL":
+                return x.line, x.column
+        elif isinstance(x, ast.Node):
+            return x.span.line, x.span.column
+        elif isinstance(x, (list, tuple)):
+            p = _first(x)
+            if p is not None:
+                return p
+    return None
+
+
+def _last(c):
+    for x in reversed(c):
+        if isinstance(x, Token):
+            if x.type != "_NL":
+                return x.end_line, x.end_column
+        elif isinstance(x, ast.Node):
+            return x.span.end_line, x.span.end_column
+        elif isinstance(x, (list, tuple)):
+            p = _last(x)
+            if p is not None:
+                return p
+    return None
+
+
+_TRANSFORMER = _ToAst()
+_LOCK = threading.Lock()
+
+
 @lru_cache(maxsize=None)
 def _lark() -> Lark:
     text = resources.files("nnd.grammar").joinpath("nnd.lark").read_text(encoding="utf-8")
     # The basic lexer, not the contextual one: the post-lexer holds newlines
     # back, so the lexer cannot know the parser's state.
     return Lark(text, parser="lalr", lexer="basic", postlex=_NewlinePostLex(),
-                propagate_positions=True, maybe_placeholders=True,
+                keep_all_tokens=True, maybe_placeholders=True, transformer=_TRANSFORMER,
                 start=["start", "expr_line"])
-
-
-class _ToAst(Transformer):
-    """lark tree -> compiler.ast, keeping a span on every node."""
-
-    def __init__(self, file: str):
-        super().__init__()
-        self.file = file
-
-    def _span(self, meta) -> Span:
-        return Span(self.file, meta.line, meta.column, meta.end_line, meta.end_column)
-
-    def _tspan(self, tok: Token) -> Span:
-        return Span(self.file, tok.line, tok.column, tok.end_line, tok.end_column)
-
-    # -- top level
-    @v_args(meta=True)
-    def start(self, meta, items):
-        return [i for i in items if i is not None]
-
-    @v_args(meta=True)
-    def import_std(self, meta, c):
-        return ast.Import(self._span(meta), c[0], False)
-
-    @v_args(meta=True)
-    def import_file(self, meta, c):
-        return ast.Import(self._span(meta), _unquote(c[0]), True)
-
-    def module_path(self, c):
-        return ".".join(str(t) for t in c)
-
-    @v_args(meta=True)
-    def model_def(self, meta, c):
-        return self._definition("model", meta, c)
-
-    @v_args(meta=True)
-    def block_def(self, meta, c):
-        return self._definition("block", meta, c)
-
-    def _definition(self, kind, meta, c):
-        name, params, body = c
-        return ast.Definition(self._span(meta), kind, str(name), params or [], body,
-                              self._tspan(name), self.file)
-
-    @v_args(meta=True)
-    def model_inst(self, meta, c):
-        name, base, args = c
-        pos, kw = args if args is not None else ([], [])
-        return ast.ModelInstance(self._span(meta), str(name), str(base), pos, kw,
-                                 self._tspan(name), self._tspan(base))
-
-    def params(self, c):
-        return [p for p in c if p is not None]
-
-    @v_args(meta=True)
-    def param(self, meta, c):
-        return ast.Param(self._span(meta), str(c[0]), c[1])
-
-    def body(self, c):
-        return list(c)
-
-    # -- statements
-    @v_args(meta=True)
-    def input_stmt(self, meta, c):
-        return ast.Input(self._span(meta), str(c[0]), c[1])
-
-    @v_args(meta=True)
-    def output_stmt(self, meta, c):
-        return ast.Output(self._span(meta), c[0], c[1])
-
-    @v_args(meta=True)
-    def assign(self, meta, c):
-        return ast.Assign(self._span(meta), c[0], c[1])
-
-    def targets(self, c):
-        return [str(t) for t in c]
-
-    @v_args(meta=True)
-    def assert_stmt(self, meta, c):
-        return ast.Assert(self._span(meta), str(c[0]), c[1], self._tspan(c[0]))
-
-    @v_args(meta=True)
-    def let_stmt(self, meta, c):
-        return ast.Let(self._span(meta), str(c[0]), c[1])
-
-    def if_stmt(self, c):
-        return c[0]
-
-    @v_args(meta=True)
-    def if_chain(self, meta, c):
-        cond, then, orelse = c
-        if isinstance(orelse, ast.If):
-            orelse = [orelse]
-        return ast.If(self._span(meta), cond, then, orelse)
-
-    @v_args(meta=True)
-    def for_stmt(self, meta, c):
-        return ast.For(self._span(meta), str(c[0]), c[1], c[2], c[3])
-
-    # -- expressions
-    @v_args(meta=True)
-    def pipe(self, meta, c):
-        return ast.Pipe(self._span(meta), c[0], list(c[1:]))
-
-    @v_args(meta=True)
-    def stage(self, meta, c):
-        return ast.Stage(self._span(meta), c[0], c[1])
-
-    @v_args(meta=True)
-    def dotted_name(self, meta, c):
-        return ast.LayerName(self._span(meta), parts=[str(t) for t in c])
-
-    @v_args(meta=True)
-    def format_name(self, meta, c):
-        return ast.LayerName(self._span(meta), template=_unquote(c[0]))
-
-    @v_args(meta=True)
-    def or_op(self, meta, c):
-        return ast.BoolOp(self._span(meta), "or", c[0], c[1])
-
-    @v_args(meta=True)
-    def and_op(self, meta, c):
-        return ast.BoolOp(self._span(meta), "and", c[0], c[1])
-
-    @v_args(meta=True)
-    def not_op(self, meta, c):
-        return ast.Not(self._span(meta), c[0])
-
-    @v_args(meta=True)
-    def compare(self, meta, c):
-        return ast.Compare(self._span(meta), str(c[1]), c[0], c[2])
-
-    @v_args(meta=True)
-    def binop(self, meta, c):
-        return ast.BinOp(self._span(meta), str(c[1]), c[0], c[2], self._tspan(c[1]))
-
-    @v_args(meta=True)
-    def neg(self, meta, c):
-        return c[1] if c[0] == "+" else ast.Neg(self._span(meta), c[1])
-
-    @v_args(meta=True)
-    def getattr(self, meta, c):
-        return ast.Attribute(self._span(meta), c[0], str(c[1]))
-
-    @v_args(meta=True)
-    def getitem(self, meta, c):
-        return ast.Index(self._span(meta), c[0], c[1])
-
-    @v_args(meta=True)
-    def call(self, meta, c):
-        pos, kw = c[1] if c[1] is not None else ([], [])
-        return ast.Call(self._span(meta), c[0], pos, kw)
-
-    def args(self, c):
-        pos = [a for a in c if a is not None and not isinstance(a, ast.Keyword)]
-        kw = [a for a in c if isinstance(a, ast.Keyword)]
-        return pos, kw
-
-    @v_args(meta=True)
-    def kwarg(self, meta, c):
-        return ast.Keyword(self._span(meta), str(c[0]), c[1])
-
-    @v_args(meta=True)
-    def name(self, meta, c):
-        return ast.Name(self._span(meta), str(c[0]))
-
-    @v_args(meta=True)
-    def int(self, meta, c):
-        return ast.Literal(self._span(meta), int(c[0]))
-
-    @v_args(meta=True)
-    def float(self, meta, c):
-        return ast.Literal(self._span(meta), float(c[0]))
-
-    @v_args(meta=True)
-    def string(self, meta, c):
-        return ast.Literal(self._span(meta), _unquote(c[0]))
-
-    @v_args(meta=True)
-    def true(self, meta, c):
-        return ast.Literal(self._span(meta), True)
-
-    @v_args(meta=True)
-    def false(self, meta, c):
-        return ast.Literal(self._span(meta), False)
-
-    @v_args(meta=True)
-    def list(self, meta, c):
-        return ast.ListExpr(self._span(meta), [i for i in c if i is not None])
-
-    @v_args(meta=True)
-    def tuple(self, meta, c):
-        return ast.TupleExpr(self._span(meta), [i for i in c if i is not None])
 
 
 def _unquote(tok) -> str:
@@ -278,21 +325,22 @@ class ParseError(Exception):
 
 def parse(text: str, file: str) -> ast.Program:
     """Parse a whole file; raises ParseError with a located diagnostic."""
-    tree = _parse(text, file, "start")
-    items = _ToAst(file).transform(tree)
+    items = _parse(text, file, "start")
     end = _end_span(text, file)
     return ast.Program(Span(file, 1, 1, end.line, end.column), file, items)
 
 
 def parse_expression(text: str, file: str, line: int = 1, column: int = 1) -> ast.Node:
     """Parse one expression (used for `{...}` parts of string layer names)."""
-    tree = _parse(text, file, "expr_line")
-    return _ToAst(file).transform(tree).children[0]
+    return _parse(text, file, "expr_line")
 
 
 def _parse(text: str, file: str, start: str):
+    parser = _lark()
     try:
-        return _lark().parse(text, start=start)
+        with _LOCK:
+            _TRANSFORMER.file = file
+            return parser.parse(text, start=start)
     except UnexpectedInput as e:
         raise ParseError(_syntax_diagnostic(e, text, file)) from None
 
