@@ -14,7 +14,7 @@ def load_all() -> dict:
     global _loaded
     if not _loaded:
         for m in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
-            if not m.name.startswith("_") and m.name != "base":
+            if not m.name.startswith("_") and m.name not in ("base", "doc"):
                 importlib.import_module(f"{__name__}.{m.name}")
         _loaded = True
     return REGISTRY
