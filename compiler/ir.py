@@ -49,7 +49,8 @@ class IR:
         n = self.new_id()
         self.g.add_node(n, kind=kind, name=name, attrs=attrs, shapes=list(shapes), span=span)
         for dst_port, (src, src_port) in enumerate(inputs):
-            self.g.add_edge(src, n, src_port=src_port, dst_port=dst_port,
+            # key=dst_port: unique per (src, n) pair, and spares networkx its key search
+            self.g.add_edge(src, n, key=dst_port, src_port=src_port, dst_port=dst_port,
                             shape=self.g.nodes[src]["shapes"][src_port])
         return n
 
