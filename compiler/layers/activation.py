@@ -193,7 +193,7 @@ class HardSigmoid(_Elementwise):
     (x / 6 + 1/2); `HardSigmoid(alpha = 0.2)` is the older Keras one."""
 
     names = {"HardSigmoid": None, "Hardsigmoid": None}
-    params = (P("alpha", "float", 1 / 6), P("beta", "float", 0.5))
+    params = (P("alpha", "float", 1 / 6, doc="1/6"), P("beta", "float", 0.5))
     cases = [Case("HardSigmoid", _X), Case("Hardsigmoid", [[3, 8]]), Case("HardSigmoid(alpha = 0.2)", _X),
              Case("HardSigmoid(0.5, 0.25)", [[3, 8]])]
 

@@ -1,5 +1,6 @@
-"""Normalization layers: batch, layer, instance, group and local response
-normalization, at inference."""
+"""Normalization layers.
+
+Batch, layer, instance, group and local response normalization, at inference."""
 
 from __future__ import annotations
 
