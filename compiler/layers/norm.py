@@ -37,14 +37,23 @@ def _affine(e, a, shape, scale: str = "weight", shift: str | None = "bias") -> l
     return out
 
 
+def _check_stated_features(a, c) -> None:
+    """`BatchNorm2d(64)` as PyTorch writes it: the count is optional, and checked."""
+    n = a.get("num_features")
+    if n is not None and n != c:
+        raise ShapeError("E0311", f"`{a.kind}({n})` expects {n} channels, but its input has {c}",
+                         arg="num_features", help=f"write `{a.kind}` (the channels are inferred) or `{a.kind}({c})`")
+
+
 @register
 class BatchNorm(Layer):
     """Batch normalization at inference, with running statistics; the rank
     of the input chooses 1d/2d/3d (the explicit spellings check it)."""
 
     names = {"BatchNorm": None, "BatchNorm1d": 1, "BatchNorm2d": 2, "BatchNorm3d": 3}
-    params = (P("eps", "float", 1e-5), P("momentum", "float", 0.1, doc="training only; kept for fidelity"))
-    cases = [Case("BatchNorm", [[2, 3, 4, 5]]), Case("BatchNorm1d", [[4, 6]]), Case("BatchNorm1d", [[2, 3, 7]]),
+    params = (P("num_features", "int", None, doc="optional: the channels, as PyTorch writes them; checked against the input"),
+              P("eps", "float", 1e-5), P("momentum", "float", 0.1, doc="training only; kept for fidelity"))
+    cases = [Case("BatchNorm2d(3)", [[2, 3, 4, 5]]), Case("BatchNorm", [[2, 3, 4, 5]]), Case("BatchNorm1d", [[4, 6]]), Case("BatchNorm1d", [[2, 3, 7]]),
              Case("BatchNorm3d(eps = 1e-3)", [[1, 2, 3, 4, 4]]), Case("BatchNorm2d", [[2, 3, 4, 4]])]
 
     def infer(self, a, ins):
@@ -55,6 +64,7 @@ class BatchNorm(Layer):
                              f"got {fmt_shape(x)}")
         _check_eps(a)
         c = _channels(a, x)
+        _check_stated_features(a, c)
         a.num_features = c
         a.weights["weight"] = Weight((c,), "const", value=1.0)
         a.weights["bias"] = Weight((c,), "const", value=0.0)
@@ -141,11 +151,12 @@ class InstanceNorm(Layer):
     `track_running_stats = true`, inference uses the running statistics)."""
 
     names = {"InstanceNorm": None, "InstanceNorm1d": 1, "InstanceNorm2d": 2, "InstanceNorm3d": 3}
-    params = (P("eps", "float", 1e-5), P("momentum", "float", 0.1, doc="training only; kept for fidelity"),
+    params = (P("num_features", "int", None, doc="optional: the channels, as PyTorch writes them; checked against the input"),
+              P("eps", "float", 1e-5), P("momentum", "float", 0.1, doc="training only; kept for fidelity"),
               P("affine", "bool", False), P("track_running_stats", "bool", False))
     cases = [Case("InstanceNorm", [[2, 3, 4, 5]]), Case("InstanceNorm1d", [[2, 3, 7]]),
              Case("InstanceNorm2d(affine = true)", [[2, 3, 4, 5]]),
-             Case("InstanceNorm3d(eps = 1e-3)", [[1, 2, 3, 4, 4]]),
+             Case("InstanceNorm3d(eps = 1e-3)", [[1, 2, 3, 4, 4]]), Case("InstanceNorm2d(3)", [[2, 3, 4, 5]]),
              Case("InstanceNorm(affine = true)", [[2, 4, 6]]),
              Case("InstanceNorm2d(track_running_stats = true)", [[2, 3, 4, 5]]),
              Case("InstanceNorm1d(affine = true, track_running_stats = true)", [[2, 3, 7]])]
@@ -159,6 +170,7 @@ class InstanceNorm(Layer):
                              help="instance normalization needs spatial dimensions" if len(x) == 2 else None)
         _check_eps(a)
         c = _channels(a, x)
+        _check_stated_features(a, c)
         a.num_features = c
         if a.affine:
             a.weights["weight"] = Weight((c,), "const", value=1.0)

@@ -84,3 +84,14 @@ def test_valid_settings_check_clean():
     assert res.ok, [(d.code, d.message) for d in res.diagnostics]
     shapes = [d["shapes"][0] for _, d in res.ir.g.nodes(data=True) if d["kind"] != "Input"]
     assert all(tuple(map(str, s)) == ("N", "6", "4", "4") for s in shapes)
+
+
+def test_stated_feature_count_is_checked_not_mistaken_for_eps():
+    import nnd
+    res = nnd.check(text="model M {\n    input x: [N, 32, 8, 8]\n    output y = x -> BatchNorm2d(64) -> InstanceNorm2d(32)\n}\n")
+    (d,) = res.errors
+    assert d.code == "E0311"
+    assert d.message == "`BatchNorm2d(64)` expects 64 channels, but its input has 32"
+    assert (d.span.line, d.span.column) == (3, 33)
+    node = next(n for _, n in res.ir.g.nodes(data=True) if n["kind"] == "InstanceNorm2d")
+    assert node["attrs"]["eps"] == 1e-5
