@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from ..shapes import is_concrete
 from ._spatial import onnx_pads, resolve_padding, spatial_rank_check, torch_pad, window_out
 from .base import P, Case, Layer, ShapeError, per_dim, positive, register
@@ -114,3 +116,181 @@ class GlobalPool(Layer):
             dims = tuple(range(2, x.dim()))
             return [x.mean(dim=dims, keepdim=True) if a.variant == "avg" else x.amax(dim=dims, keepdim=True)]
         return f
+
+
+@register
+class MinPool(Layer):
+    """Min pooling: -MaxPool(-x); padding never wins a window. Stride defaults
+    to the kernel size."""
+
+    names = {"MinPool1d": 1, "MinPool2d": 2, "MinPool3d": 3}
+    params = _WINDOW + (P("dilation", "ints", 1), P("ceil_mode", "bool", False))
+    cases = [Case("MinPool2d(2)", [[2, 3, 8, 8]]),
+             Case("MinPool2d(3, stride = 2, padding = 1)", [[1, 2, 9, 10]]),
+             Case("MinPool2d(3, stride = 2, ceil_mode = true)", [[1, 2, 10, 11]]),
+             Case("MinPool2d(2, dilation = (2, 1), padding = [(1, 0), (0, 1)])", [[1, 2, 9, 9]]),
+             Case("MinPool1d(3, stride = 2, padding = 1)", [[2, 3, 11]]),
+             Case("MinPool3d(2, stride = (1, 2, 2))", [[1, 2, 4, 6, 6]])]
+
+    def infer(self, a, ins):
+        return _window(a, ins[0], a.variant)
+
+    def lower(self, e, a, ins):
+        y = e.op("MaxPool", [e.op("Neg", ins)], kernel_shape=list(a.kernel), strides=list(a.strides),
+                 pads=onnx_pads(a.pads), dilations=list(a.dilations), ceil_mode=int(a.ceil_mode))
+        return [e.op("Neg", [y])]
+
+    def reference(self, a):
+        import torch.nn.functional as F
+        fn = {1: F.max_pool1d, 2: F.max_pool2d, 3: F.max_pool3d}[a.variant]
+
+        def f(xs, p):
+            x = -xs[0]
+            if any(b != e_ for b, e_ in a.pads):
+                y = fn(F.pad(x, torch_pad(a.pads), value=float("-inf")), a.kernel, a.strides,
+                       dilation=a.dilations, ceil_mode=a.ceil_mode)
+            else:
+                y = fn(x, a.kernel, a.strides, padding=[b for b, _ in a.pads], dilation=a.dilations,
+                       ceil_mode=a.ceil_mode)
+            return [-y]
+        return f
+
+
+@register
+class SumPool(Layer):
+    """Sum pooling: the sum over each window, padding counting as zeros (an
+    average pool times the window size). Stride defaults to the kernel size."""
+
+    names = {"SumPool1d": 1, "SumPool2d": 2, "SumPool3d": 3}
+    params = _WINDOW + (P("ceil_mode", "bool", False),)
+    cases = [Case("SumPool2d(2)", [[2, 3, 8, 8]]),
+             Case("SumPool2d(3, stride = 2, padding = 1)", [[1, 2, 9, 10]]),
+             Case("SumPool2d(3, stride = 2, padding = 1, ceil_mode = true)", [[1, 2, 10, 11]]),
+             Case("SumPool2d(3, stride = 2, ceil_mode = true)", [[1, 2, 10, 12]]),
+             Case("SumPool2d((2, 3), padding = [(1, 0), (0, 1)])", [[1, 2, 7, 8]]),
+             Case("SumPool2d(2, padding = [(1, 0), (0, 1)], ceil_mode = true)", [[1, 2, 6, 8]]),
+             Case("SumPool1d(4, stride = 3, ceil_mode = true)", [[2, 3, 12]]),
+             Case("SumPool1d(3, padding = 1)", [[2, 3, 10]]),
+             Case("SumPool3d(2, stride = (1, 2, 2), padding = (0, 1, 1))", [[1, 2, 3, 5, 6]])]
+
+    def infer(self, a, ins):
+        x = ins[0]
+        (out,) = _window(a, x, a.variant)
+        # With ceil_mode the last window may run past the padded input; it is
+        # padded out with zeros explicitly, so that every window sums k cells.
+        extra = []
+        for i, (w, o, k, s, (pb, pe)) in enumerate(zip(x[2:], out[2:], a.kernel, a.strides, a.pads)):
+            if not a.ceil_mode:
+                extra.append(0)
+            elif not (is_concrete(w) and is_concrete(o)):
+                raise ShapeError("E0305", f"`{a.kind}` with `ceil_mode = true` needs concrete spatial sizes; "
+                                 f"spatial dimension {i} is `{w}`", arg="ceil_mode")
+            else:
+                extra.append(max((o - 1) * s + k - (w + pb + pe), 0))
+        a.extra = extra
+        return [out]
+
+    def lower(self, e, a, ins):
+        x, pads = ins[0], a.pads
+        if any(a.extra):
+            d = len(pads)
+            full = [0, 0] + [b for b, _ in pads] + [0, 0] + [pe + x_ for (_, pe), x_ in zip(pads, a.extra)]
+            x = e.op("Pad", [x, e.const(full)])
+            pads = [(0, 0)] * d
+        y = e.op("AveragePool", [x], kernel_shape=list(a.kernel), strides=list(a.strides), pads=onnx_pads(pads),
+                 count_include_pad=1)
+        return [e.op("Mul", [y, e.const(float(math.prod(a.kernel)), dtype="float32", hint="window")])]
+
+    def reference(self, a):
+        import torch.nn.functional as F
+
+        def f(xs, p):
+            x, d = xs[0], a.variant
+            k, s, pads = a.kernel, a.strides, a.pads
+            if d == 1:   # avg_pool1d has no divisor_override: pool [N, C, 1, W]
+                x, k, s, pads = x.unsqueeze(2), (1,) + k, (1,) + s, [(0, 0)] + list(pads)
+            fn = F.avg_pool2d if len(k) == 2 else F.avg_pool3d
+            if any(b != e_ for b, e_ in pads):
+                # Per-side padding is ours, not PyTorch's: pad the zeros (and the
+                # ceil_mode remainder) explicitly.
+                ex = ([0] if d == 1 else []) + list(a.extra)
+                y = fn(F.pad(x, torch_pad([(b, e_ + x_) for (b, e_), x_ in zip(pads, ex)])), k, s,
+                       divisor_override=1)
+            else:
+                y = fn(x, k, s, padding=[b for b, _ in pads], ceil_mode=a.ceil_mode, count_include_pad=True,
+                       divisor_override=1)
+            return [y.squeeze(2) if d == 1 else y]
+        return f
+
+
+@register
+class AdaptivePool(Layer):
+    """Adaptive pooling to a fixed `output_size` (PyTorch's nn.AdaptiveAvgPoolNd
+    and nn.AdaptiveMaxPoolNd). ONNX has no adaptive pooling, so each input size
+    must be a multiple of its output size (kernel = stride = input / output),
+    or the output size 1 (global pooling over that dimension)."""
+
+    names = {"AdaptiveAvgPool1d": ("avg", 1), "AdaptiveAvgPool2d": ("avg", 2), "AdaptiveAvgPool3d": ("avg", 3),
+             "AdaptiveMaxPool1d": ("max", 1), "AdaptiveMaxPool2d": ("max", 2), "AdaptiveMaxPool3d": ("max", 3)}
+    params = (P("output_size", "ints", doc="the output's spatial size"),)
+    cases = [Case("AdaptiveAvgPool2d((6, 6))", [[2, 3, 12, 18]]),
+             Case("AdaptiveAvgPool2d(7)", [[1, 2, 7, 7]]),
+             Case("AdaptiveAvgPool2d(1)", [[2, 3, 5, 6]]),
+             Case("AdaptiveAvgPool2d((1, 3))", [[2, 3, 5, 6]]),
+             Case("AdaptiveAvgPool1d(4)", [[2, 3, 12]]),
+             Case("AdaptiveAvgPool3d((1, 2, 3))", [[1, 2, 3, 4, 9]]),
+             Case("AdaptiveMaxPool2d((3, 2))", [[2, 3, 9, 8]]),
+             Case("AdaptiveMaxPool2d(1)", [[2, 3, 5, 6]]),
+             Case("AdaptiveMaxPool1d(1)", [[2, 3, 7]]),
+             Case("AdaptiveMaxPool3d(2)", [[1, 2, 4, 6, 2]])]
+
+    def infer(self, a, ins):
+        x = ins[0]
+        kind, d = a.variant
+        spatial_rank_check(a, x, d)
+        out = per_dim(a.output_size, d, "output_size")
+        positive(a, "output_size", out)
+        kernel, reduce_axes = [], []
+        for i, (w, o) in enumerate(zip(x[2:], out)):
+            if o == 1:   # global over this dimension, whatever its size
+                reduce_axes.append(i + 2)
+                kernel.append(1)
+            elif not is_concrete(w):
+                raise ShapeError("E0305", f"`{a.kind}` to size {o} needs a concrete input size; spatial "
+                                 f"dimension {i} is `{w}`",
+                                 help="only an output size of 1 (global pooling) works on an open size")
+            elif w % o:
+                divisors = [v for v in range(1, w + 1) if w % v == 0]
+                shown = ", ".join(map(str, divisors[:8])) + (", ..." if len(divisors) > 8 else "")
+                raise ShapeError(
+                    "E0311", f"`{a.kind}` cannot pool spatial dimension {i} from {w} to {o}: {w} is not a "
+                    f"multiple of {o}", arg="output_size",
+                    help=f"ONNX has no adaptive pooling, so nndc pools with a fixed window "
+                    f"(kernel = stride = input / output), which needs each input size to be a multiple of the "
+                    f"output size; choose an output size that divides {w} ({shown}), or resize the input "
+                    f"to a multiple of {o}")
+            else:
+                kernel.append(w // o)
+        a.kernel, a.reduce_axes = tuple(kernel), reduce_axes
+        return [(x[0], x[1]) + tuple(out)]
+
+    def lower(self, e, a, ins):
+        kind, d = a.variant
+        if len(a.reduce_axes) == d:
+            return [e.op("GlobalAveragePool" if kind == "avg" else "GlobalMaxPool", ins)]
+        y = ins[0]
+        if a.reduce_axes:
+            y = e.op("ReduceMean" if kind == "avg" else "ReduceMax", [y, e.const(a.reduce_axes)], keepdims=1)
+        if any(k != 1 for k in a.kernel):
+            y = e.op("AveragePool" if kind == "avg" else "MaxPool", [y], kernel_shape=list(a.kernel),
+                     strides=list(a.kernel))
+        return [y]
+
+    def reference(self, a):
+        import torch.nn.functional as F
+        kind, d = a.variant
+        fn = {("avg", 1): F.adaptive_avg_pool1d, ("avg", 2): F.adaptive_avg_pool2d,
+              ("avg", 3): F.adaptive_avg_pool3d, ("max", 1): F.adaptive_max_pool1d,
+              ("max", 2): F.adaptive_max_pool2d, ("max", 3): F.adaptive_max_pool3d}[a.variant]
+        out = per_dim(a.output_size, d, "output_size")
+        return lambda xs, p: [fn(xs[0], out)]
