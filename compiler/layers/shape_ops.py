@@ -78,8 +78,8 @@ class Reshape(Layer):
         if -1 in shape:
             if is_concrete(have) and have % known:
                 raise ShapeError("E0311", f"cannot reshape {fmt_shape(x)} to {target}: {have} elements per "
-                                 f"sample do not divide into parts of {known}", arg="shape",
-                                 help=f"the sizes other than -1 multiply to {known}, which must divide {have}")
+                                 f"sample are not a multiple of the {known} that the other sizes hold",
+                                 arg="shape", help=f"the sizes besides -1 must multiply to a divisor of {have}")
             fill = have // known
             out = tuple(fill if v == -1 else v for v in shape)
         else:
@@ -92,7 +92,6 @@ class Reshape(Layer):
                                  f"sample, but the new shape holds {known}", arg="shape",
                                  help="the batch dimension is kept; `shape` gives the sizes after it")
             out = shape
-        a.target = out
         return [(x[0],) + tuple(out)]
 
     def lower(self, e, a, ins):
@@ -100,7 +99,8 @@ class Reshape(Layer):
         return [e.op("Reshape", [ins[0], e.const([0] + list(shape))])]
 
     def reference(self, a):
-        return lambda xs, p: [xs[0].reshape((xs[0].shape[0],) + tuple(a.target))]
+        shape = a.shape if isinstance(a.shape, tuple) else (a.shape,)
+        return lambda xs, p: [xs[0].reshape((xs[0].shape[0],) + shape)]
 
 
 PAD_MODES = ("constant", "reflect", "replicate", "circular")
