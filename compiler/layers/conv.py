@@ -183,6 +183,7 @@ class ConvTranspose(Layer):
         Case("ConvTranspose2d(4, 3, stride = 2, padding = [(2, 0), (0, 1)], output_padding = 1)", [[1, 2, 5, 6]]),
         Case("ConvTranspose1d(5, 4, stride = 2, padding = 1)", [[2, 3, 9]]),
         Case("ConvTranspose1d(5, 3, stride = 3, output_padding = 2, dilation = 2)", [[2, 3, 7]]),
+        Case("ConvTranspose1d(4, 1, padding = [(1, 0)], output_padding = 1, dilation = 2)", [[1, 2, 1]]),
         Case("ConvTranspose3d(4, 3, stride = (1, 2, 2), padding = 1, output_padding = (0, 1, 1))",
              [[1, 2, 3, 4, 4]]),
         Case("ConvTranspose3d(2, 2, stride = 2, groups = 2)", [[1, 4, 2, 3, 3]]),
@@ -258,14 +259,16 @@ class ConvTranspose(Layer):
         if not any(extra):
             ws = [e.weight("weight")] + ([e.weight("bias")] if a.bias else [])
             return [e.op("ConvTranspose", [ins[0]] + ws, pads=onnx_pads(ends), **attrs)]
-        y = e.op("ConvTranspose", [ins[0], e.weight("weight")], pads=onnx_pads(ends), **attrs)
-        y = e.op("Pad", [y, e.const([0] * (len(extra) + 2) + [0, 0] + extra)])
+        # The convolution crops nothing (what it would crop can exceed its output),
+        # and one Pad crops the begin (negative) and adds the zeros at the end.
+        y = e.op("ConvTranspose", [ins[0], e.weight("weight")], **attrs)
+        y = e.op("Pad", [y, e.const([0, 0] + [-pb for pb, _ in a.pads] + [0, 0]
+                                    + [o - pe for (_, pe), o in zip(a.pads, a.out_pads)])])
         if a.bias:
             y = e.op("Add", [y, e.weight("bias", shape=(-1,) + (1,) * len(extra))])
         return [y]
 
     def reference(self, a):
-        import torch
         import torch.nn.functional as F
         fn = {1: F.conv_transpose1d, 2: F.conv_transpose2d, 3: F.conv_transpose3d}[a.variant]
         if all(b == e_ for b, e_ in a.pads):
@@ -283,5 +286,4 @@ class ConvTranspose(Layer):
             if "bias" in p:
                 y = y + p["bias"].reshape((1, -1) + (1,) * len(a.pads))
             return [y]
-        del torch
         return f

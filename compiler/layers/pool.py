@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from ..shapes import is_concrete
 from ._spatial import onnx_pads, resolve_padding, spatial_rank_check, torch_pad, window_out
 from .base import P, Case, Layer, ShapeError, per_dim, positive, register
@@ -23,7 +25,54 @@ def _window(a, x, d):
                              f"got {max(pb, pe)}", arg="padding")
     out = window_out(a, x[2:], k, s, dl, pads, a.ceil_mode)
     a.kernel, a.strides, a.dilations, a.pads = k, s, dl, pads
+    a.ceil_extra, a.out_spatial, a.in_spatial = _ceil_extra(a, x[2:], out), tuple(out), tuple(x[2:])
     return [(x[0], x[1]) + tuple(out)]
+
+
+def _torch_max(a, x):
+    """PyTorch's max pooling with nnd's arguments (the test reference)."""
+    import torch.nn.functional as F
+    fn = {1: F.max_pool1d, 2: F.max_pool2d, 3: F.max_pool3d}[len(a.kernel)]
+    if all(b == e for b, e in a.pads):
+        return fn(x, a.kernel, a.strides, padding=[b for b, _ in a.pads], dilation=a.dilations,
+                  ceil_mode=a.ceil_mode)
+    # Per-side padding is nnd's: pad with -inf. PyTorch's ceil_mode then keeps a
+    # last window that starts in the end padding, which nnd drops (as PyTorch
+    # does with its own symmetric padding): keep the windows nnd has.
+    y = fn(F.pad(x, torch_pad(a.pads), value=float("-inf")), a.kernel, a.strides, dilation=a.dilations,
+           ceil_mode=a.ceil_mode)
+    return y[(slice(None), slice(None)) + tuple(slice(0, o if is_concrete(o) else None) for o in a.out_spatial)]
+
+
+def _ceil_extra(a, spatial, out):
+    """With ceil_mode, how far the last window runs past the end padding, per
+    dimension (None where a size is open). Padding that much more and pooling
+    without ceil_mode gives the same windows; it is how max and sum pooling are
+    lowered, because onnx shape inference (1.23) does not drop a last window
+    that starts in the end padding, as PyTorch and onnxruntime do, and so
+    disagrees with the runtime on the output size."""
+    if not a.ceil_mode:
+        return [0] * len(spatial)
+    extra = []
+    for w, o, k, s, dl, (pb, pe) in zip(spatial, out, a.kernel, a.strides, a.dilations, a.pads):
+        if not (is_concrete(w) and is_concrete(o)):
+            extra.append(None)
+        else:
+            extra.append(max((o - 1) * s + dl * (k - 1) + 1 - (w + pb + pe), 0))
+    return extra
+
+
+def _lower_max(e, a, x):
+    """MaxPool with a.pads, and ceil_mode as explicit -inf padding where sizes are known."""
+    attrs = dict(kernel_shape=list(a.kernel), strides=list(a.strides), dilations=list(a.dilations))
+    if None in a.ceil_extra:
+        return e.op("MaxPool", [x], pads=onnx_pads(a.pads), ceil_mode=int(a.ceil_mode), **attrs)
+    if not any(a.ceil_extra):
+        return e.op("MaxPool", [x], pads=onnx_pads(a.pads), **attrs)
+    d = len(a.pads)
+    full = [0, 0] + [b for b, _ in a.pads] + [0, 0] + [pe + x_ for (_, pe), x_ in zip(a.pads, a.ceil_extra)]
+    x = e.op("Pad", [x, e.const(full, hint="pads"), e.const(float("-inf"), dtype="float32", hint="neg_inf")])
+    return e.op("MaxPool", [x], pads=[0] * (2 * d), **attrs)
 
 
 _WINDOW = (P("kernel_size", "ints", doc="the window size"), P("stride", "ints?", None),
@@ -40,6 +89,8 @@ class MaxPool(Layer):
              Case("MaxPool2d(3, stride = 2, padding = 1)", [[1, 2, 9, 10]]),
              Case("MaxPool2d(3, stride = 2, ceil_mode = true)", [[1, 2, 10, 11]]),
              Case("MaxPool2d(2, dilation = 2)", [[1, 2, 9, 9]]),
+             Case("MaxPool2d(2, stride = 3, padding = 1, ceil_mode = true)", [[1, 2, 5, 8]]),
+             Case("MaxPool1d(2, stride = 2, padding = [(0, 1)], ceil_mode = true)", [[1, 2, 6]]),
              Case("MaxPool1d(3, stride = 2)", [[2, 3, 11]]),
              Case("MaxPool3d(2)", [[1, 2, 4, 6, 6]])]
 
@@ -47,17 +98,10 @@ class MaxPool(Layer):
         return _window(a, ins[0], a.variant)
 
     def lower(self, e, a, ins):
-        return [e.op("MaxPool", ins, kernel_shape=list(a.kernel), strides=list(a.strides),
-                     pads=onnx_pads(a.pads), dilations=list(a.dilations), ceil_mode=int(a.ceil_mode))]
+        return [_lower_max(e, a, ins[0])]
 
     def reference(self, a):
-        import torch.nn.functional as F
-        fn = {1: F.max_pool1d, 2: F.max_pool2d, 3: F.max_pool3d}[a.variant]
-        return lambda xs, p: [fn(F.pad(xs[0], torch_pad(a.pads), value=float("-inf")), a.kernel, a.strides,
-                                 dilation=a.dilations, ceil_mode=a.ceil_mode)] \
-            if any(b != e for b, e in a.pads) else \
-            [fn(xs[0], a.kernel, a.strides, padding=[b for b, _ in a.pads], dilation=a.dilations,
-                ceil_mode=a.ceil_mode)]
+        return lambda xs, p: [_torch_max(a, xs[0])]
 
 
 @register
@@ -70,6 +114,12 @@ class AvgPool(Layer):
              Case("AvgPool2d(3, stride = 2, padding = 1)", [[1, 2, 9, 10]]),
              Case("AvgPool2d(3, stride = 2, padding = 1, count_include_pad = false)", [[1, 2, 9, 10]]),
              Case("AvgPool2d(3, stride = 2, ceil_mode = true)", [[1, 2, 10, 11]]),
+             Case("AvgPool2d(2, stride = 3, padding = 1, ceil_mode = true)", [[1, 2, 5, 8]]),
+             Case("AvgPool2d(3, stride = 2, padding = 1, ceil_mode = true)", [[1, 2, 4, 8]]),
+             Case("AvgPool2d(3, stride = 2, padding = 1, ceil_mode = true, count_include_pad = false)",
+                  [[1, 2, 4, 8]]),
+             Case("AvgPool1d(2, stride = 3, padding = 1, ceil_mode = true, count_include_pad = false)",
+                  [[1, 2, 8]]),
              Case("AvgPool1d(4, stride = 2)", [[2, 3, 11]]),
              Case("AvgPool3d(2, stride = 1)", [[1, 2, 3, 4, 4]])]
 
@@ -81,9 +131,29 @@ class AvgPool(Layer):
         return out
 
     def lower(self, e, a, ins):
-        return [e.op("AveragePool", ins, kernel_shape=list(a.kernel), strides=list(a.strides),
-                     pads=onnx_pads(a.pads), ceil_mode=int(a.ceil_mode),
-                     count_include_pad=int(a.count_include_pad))]
+        attrs = dict(kernel_shape=list(a.kernel), strides=list(a.strides),
+                     count_include_pad=int(a.count_include_pad))
+        if None in a.ceil_extra:
+            return [e.op("AveragePool", ins, pads=onnx_pads(a.pads), ceil_mode=int(a.ceil_mode), **attrs)]
+        if not any(a.ceil_extra):
+            return [e.op("AveragePool", ins, pads=onnx_pads(a.pads), **attrs)]
+        # ceil_mode as explicit end padding (see _ceil_extra). Without
+        # count_include_pad the padding is not counted anyway; with it, PyTorch
+        # counts the padding but not what a last window holds beyond it, so the
+        # windows that run past it are rescaled by a constant.
+        pads = [(pb, pe + x_) for (pb, pe), x_ in zip(a.pads, a.ceil_extra)]
+        y = e.op("AveragePool", ins, pads=onnx_pads(pads), **attrs)
+        if not a.count_include_pad:
+            return [y]
+        scale = np.ones((1, 1) + tuple(a.out_spatial), dtype=np.float32)
+        for i, (w, o, k, s, (pb, pe)) in enumerate(zip(a.in_spatial, a.out_spatial, a.kernel, a.strides,
+                                                       a.pads)):
+            start = np.arange(o) * s - pb
+            counted = np.minimum(start + k, w + pe) - start
+            shape = [1] * (2 + len(a.kernel))
+            shape[2 + i] = o
+            scale = scale * (k / counted).reshape(shape)
+        return [e.op("Mul", [y, e.const(scale, dtype="float32", hint="divisor")])]
 
     def reference(self, a):
         import torch.nn.functional as F
@@ -128,32 +198,20 @@ class MinPool(Layer):
     cases = [Case("MinPool2d(2)", [[2, 3, 8, 8]]),
              Case("MinPool2d(3, stride = 2, padding = 1)", [[1, 2, 9, 10]]),
              Case("MinPool2d(3, stride = 2, ceil_mode = true)", [[1, 2, 10, 11]]),
+             Case("MinPool2d((2, 3), stride = 3, padding = 1, ceil_mode = true)", [[1, 2, 7, 11]]),
              Case("MinPool2d(2, dilation = (2, 1), padding = [(1, 0), (0, 1)])", [[1, 2, 9, 9]]),
              Case("MinPool1d(3, stride = 2, padding = 1)", [[2, 3, 11]]),
+             Case("MinPool1d(3, stride = 2, padding = [(0, 1)], ceil_mode = true)", [[2, 3, 7]]),
              Case("MinPool3d(2, stride = (1, 2, 2))", [[1, 2, 4, 6, 6]])]
 
     def infer(self, a, ins):
         return _window(a, ins[0], a.variant)
 
     def lower(self, e, a, ins):
-        y = e.op("MaxPool", [e.op("Neg", ins)], kernel_shape=list(a.kernel), strides=list(a.strides),
-                 pads=onnx_pads(a.pads), dilations=list(a.dilations), ceil_mode=int(a.ceil_mode))
-        return [e.op("Neg", [y])]
+        return [e.op("Neg", [_lower_max(e, a, e.op("Neg", ins))])]
 
     def reference(self, a):
-        import torch.nn.functional as F
-        fn = {1: F.max_pool1d, 2: F.max_pool2d, 3: F.max_pool3d}[a.variant]
-
-        def f(xs, p):
-            x = -xs[0]
-            if any(b != e_ for b, e_ in a.pads):
-                y = fn(F.pad(x, torch_pad(a.pads), value=float("-inf")), a.kernel, a.strides,
-                       dilation=a.dilations, ceil_mode=a.ceil_mode)
-            else:
-                y = fn(x, a.kernel, a.strides, padding=[b for b, _ in a.pads], dilation=a.dilations,
-                       ceil_mode=a.ceil_mode)
-            return [-y]
-        return f
+        return lambda xs, p: [-_torch_max(a, -xs[0])]
 
 
 @register
@@ -167,6 +225,7 @@ class SumPool(Layer):
              Case("SumPool2d(3, stride = 2, padding = 1)", [[1, 2, 9, 10]]),
              Case("SumPool2d(3, stride = 2, padding = 1, ceil_mode = true)", [[1, 2, 10, 11]]),
              Case("SumPool2d(3, stride = 2, ceil_mode = true)", [[1, 2, 10, 12]]),
+             Case("SumPool2d(2, stride = 3, padding = 1, ceil_mode = true)", [[1, 2, 5, 8]]),
              Case("SumPool2d((2, 3), padding = [(1, 0), (0, 1)])", [[1, 2, 7, 8]]),
              Case("SumPool2d(2, padding = [(1, 0), (0, 1)], ceil_mode = true)", [[1, 2, 6, 8]]),
              Case("SumPool1d(4, stride = 3, ceil_mode = true)", [[2, 3, 12]]),
@@ -178,23 +237,17 @@ class SumPool(Layer):
         (out,) = _window(a, x, a.variant)
         # With ceil_mode the last window may run past the padded input; it is
         # padded out with zeros explicitly, so that every window sums k cells.
-        extra = []
-        for i, (w, o, k, s, (pb, pe)) in enumerate(zip(x[2:], out[2:], a.kernel, a.strides, a.pads)):
-            if not a.ceil_mode:
-                extra.append(0)
-            elif not (is_concrete(w) and is_concrete(o)):
+        for i, (w, ex) in enumerate(zip(x[2:], a.ceil_extra)):
+            if ex is None:
                 raise ShapeError("E0305", f"`{a.kind}` with `ceil_mode = true` needs concrete spatial sizes; "
                                  f"spatial dimension {i} is `{w}`", arg="ceil_mode")
-            else:
-                extra.append(max((o - 1) * s + k - (w + pb + pe), 0))
-        a.extra = extra
         return [out]
 
     def lower(self, e, a, ins):
         x, pads = ins[0], a.pads
-        if any(a.extra):
+        if any(a.ceil_extra):
             d = len(pads)
-            full = [0, 0] + [b for b, _ in pads] + [0, 0] + [pe + x_ for (_, pe), x_ in zip(pads, a.extra)]
+            full = [0, 0] + [b for b, _ in pads] + [0, 0] + [pe + x_ for (_, pe), x_ in zip(pads, a.ceil_extra)]
             x = e.op("Pad", [x, e.const(full)])
             pads = [(0, 0)] * d
         y = e.op("AveragePool", [x], kernel_shape=list(a.kernel), strides=list(a.strides), pads=onnx_pads(pads),
@@ -213,7 +266,7 @@ class SumPool(Layer):
             if any(b != e_ for b, e_ in pads):
                 # Per-side padding is ours, not PyTorch's: pad the zeros (and the
                 # ceil_mode remainder) explicitly.
-                ex = ([0] if d == 1 else []) + list(a.extra)
+                ex = ([0] if d == 1 else []) + list(a.ceil_extra)
                 y = fn(F.pad(x, torch_pad([(b, e_ + x_) for (b, e_), x_ in zip(pads, ex)])), k, s,
                        divisor_override=1)
             else:

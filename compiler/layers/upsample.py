@@ -23,6 +23,18 @@ def _onnx_sizes(w: int, s: float) -> set:
     return {math.floor(w * float(s32)), int(math.floor(np.float32(w) * s32))}
 
 
+def _torch_nearest(mode: str, w: int, s: float, d: int):
+    """PyTorch's source indices of a same-size nearest resize by s (its float32
+    arithmetic), or None where they are the identity."""
+    if mode == "nearest" and d == 2:
+        return None     # its 2d kernel copies a dimension that keeps its size
+    dst = np.arange(w, dtype=np.float32)
+    inv = np.float32(1.0 / s)
+    src = np.floor((dst + np.float32(0.5)) * inv if mode == "nearest-exact" else dst * inv)
+    idx = np.minimum(src.astype(np.int64), w - 1)
+    return None if (idx == np.arange(w)).all() else idx.tolist()
+
+
 @register
 class Upsample(Layer):
     """Resize [N, C, *spatial] by `scale_factor` (output floor(size * scale)) or
@@ -40,6 +52,11 @@ class Upsample(Layer):
         Case("Upsample(scale_factor = 2)", [[2, 3, 5, 6]]),
         Case("Upsample(scale_factor = (1.5, 2.5))", [[1, 2, 5, 7]]),
         Case("Upsample(scale_factor = 0.5)", [[1, 2, 8, 9]]),
+        Case("Upsample(scale_factor = (1.25, 2.2))", [[1, 2, 2, 4]]),
+        Case("Upsample(scale_factor = 2.2)", [[1, 2, 4]]),
+        Case("Upsample(scale_factor = 1.1)", [[1, 2, 5]]),
+        Case("Upsample(scale_factor = (1, 1.1, 1.19), mode = \"nearest-exact\")", [[1, 2, 3, 4, 5]]),
+        Case("Upsample(scale_factor = (1, 1.25, 2.2))", [[1, 2, 3, 2, 4]]),
         Case("Upsample(size = (7, 13))", [[1, 2, 4, 5]]),
         Case("Upsample(size = (3, 4))", [[1, 2, 7, 9]]),
         Case("Upsample(scale_factor = 3)", [[2, 3, 5]]),
@@ -53,6 +70,8 @@ class Upsample(Layer):
         Case("Upsample(scale_factor = 2, mode = \"linear\")", [[2, 3, 5, 6]]),
         Case("Upsample(scale_factor = 2, mode = \"bilinear\", align_corners = true)", [[2, 3, 5, 6]]),
         Case("Upsample(scale_factor = (1.5, 0.5), mode = \"linear\")", [[1, 2, 5, 8]]),
+        Case("Upsample(scale_factor = (0.7, 1.3), mode = \"linear\")", [[1, 2, 2, 3]]),
+        Case("Upsample(scale_factor = 1.1, mode = \"linear\")", [[1, 2, 5]]),
         Case("Upsample(size = (7, 1), mode = \"linear\")", [[1, 2, 4, 5]]),
         Case("Upsample(size = (7, 3), mode = \"linear\", align_corners = true)", [[1, 2, 4, 5]]),
         Case("Upsample(scale_factor = 2.5, mode = \"linear\")", [[2, 3, 6]]),
@@ -83,7 +102,7 @@ class Upsample(Layer):
                 raise ShapeError("E0107", "`Upsample` takes `scale_factor` or `size`, not both", arg="size")
             raise ShapeError("E0104", "`Upsample` needs `scale_factor` or `size`",
                              help="for example `Upsample(scale_factor = 2)` or `Upsample(size = (64, 64))`")
-        a.use_sizes = a.size is not None
+        a.use_sizes, a.gather = a.size is not None, None
         if a.size is not None:
             out = per_dim(a.size, d, "size")
             if any(v <= 0 for v in out):
@@ -97,14 +116,22 @@ class Upsample(Layer):
                              f"dimension{'s' * (d != 1)}", arg="scale_factor")
         if any(not (v > 0 and math.isfinite(v)) for v in scales):
             raise ShapeError("E0107", f"`scale_factor` must be positive; got {sf}", arg="scale_factor")
-        out = []
+        out, onnx_scales = [], []
         for i, (w, s) in enumerate(zip(x[2:], scales)):
+            onnx_scales.append(s)
             if is_concrete(w):
                 o = math.floor(w * s)    # PyTorch's output size, in double precision
                 if o <= 0:
                     raise ShapeError("E0304", f"`Upsample` makes spatial dimension {i} of size {o}: "
                                      f"{w} x {s:g} rounds down to {o}", arg="scale_factor")
-                if _onnx_sizes(w, s) != {o}:
+                if a.mode == "nearest" and d == 2 and o in (w, 2 * w):
+                    # PyTorch's 2d "nearest" kernel (only that one: 1d and 3d floor
+                    # dst / scale) copies, or doubles, when the output is the input's
+                    # size, or twice it, whatever the scale says.
+                    onnx_scales[-1] = float(o // w)
+                elif a.mode in ("linear", "bilinear", "trilinear") and o == w:
+                    onnx_scales[-1] = 1.0   # PyTorch's linear kernels copy a dimension that keeps its size
+                elif _onnx_sizes(w, s) != {o}:
                     if o != round(w * s) or abs(w * s - o) > 1e-9 * o:
                         raise ShapeError(
                             "E0311", f"`Upsample` by {s:g} on spatial dimension {i} (size {w}) is ambiguous: "
@@ -122,16 +149,33 @@ class Upsample(Layer):
                 raise ShapeError("E0305", f"`Upsample` by {s:g} needs a concrete size; spatial dimension {i} "
                                  f"is `{w}`", arg="scale_factor",
                                  help="an integer scale works on an open size")
-        a.out_size, a.scales = tuple(out), scales
+        a.out_size, a.scales, a.onnx_scales = tuple(out), scales, tuple(onnx_scales)
+        if a.mode == "bicubic" and tuple(out) == tuple(x[2:]) and any(v != 1.0 for v in scales):
+            raise ShapeError("E0311", f"`Upsample` by {a.scale_factor} keeps the size {fmt_shape(x[2:])}, where "
+                             "onnxruntime copies the input but PyTorch's bicubic kernel still resamples it",
+                             arg="scale_factor", help="leave the layer out, or choose a scale that changes the size")
+        if a.mode in ("nearest", "nearest-exact") and tuple(out) == tuple(x[2:]):
+            # onnxruntime copies the input when a nearest Resize keeps its shape,
+            # but PyTorch still maps dst to floor(dst / scale) there (say 1.1 on a
+            # size 5): pick those rows with Gather instead.
+            maps = [_torch_nearest(a.mode, w, s, d) for w, s in zip(x[2:], scales)]
+            if any(m is not None for m in maps):
+                a.gather = maps
         return [(x[0], x[1]) + tuple(out)]
 
     def lower(self, e, a, ins):
+        if a.gather is not None:
+            y = ins[0]
+            for i, idx in enumerate(a.gather):
+                if idx is not None:
+                    y = e.op("Gather", [y, e.const(idx, hint="index")], axis=2 + i)
+            return [y]
         d = len(a.out_size)
         axes = list(range(2, 2 + d))
         if a.use_sizes:
             args = ["", e.const(list(a.out_size), hint="sizes")]
         else:
-            args = [e.const(list(a.scales), dtype="float32", hint="scales")]
+            args = [e.const(list(a.onnx_scales), dtype="float32", hint="scales")]
         attrs = {"axes": axes}
         if a.mode == "nearest":
             attrs.update(mode="nearest", coordinate_transformation_mode="asymmetric", nearest_mode="floor")

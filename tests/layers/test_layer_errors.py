@@ -101,3 +101,11 @@ def test_open_sizes_need_concrete_ones_where_the_window_depends_on_them():
     assert (d.code, _at(d, line)) == ("E0305", "ceil_mode = true")
     d, line = _diag("Upsample(scale_factor = 1.5)", "[N, 3, H, 8]")
     assert (d.code, _at(d, line)) == ("E0305", "scale_factor = 1.5")
+
+
+def test_bicubic_upsample_that_keeps_the_size_is_refused():
+    # onnxruntime copies a Resize whose output shape is its input's; PyTorch's
+    # bicubic kernel resamples by 1 / 1.1 all the same.
+    d, line = _diag("Upsample(scale_factor = 1.1, mode = \"bicubic\")", "[N, 3, 5, 5]")
+    assert (d.code, _at(d, line)) == ("E0311", "scale_factor = 1.1")
+    assert "[5, 5]" in d.message and "bicubic" in d.message
