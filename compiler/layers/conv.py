@@ -1,5 +1,5 @@
-"""Convolutions: Conv1d/2d/3d (with padding modes, dilation, groups) and
-depthwise convolution."""
+"""Convolutions: Conv1d/2d/3d (with padding modes, dilation, groups),
+depthwise and transposed convolution."""
 
 from __future__ import annotations
 

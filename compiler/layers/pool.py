@@ -1,4 +1,4 @@
-"""Pooling: max and average pooling over 1-3 spatial dimensions, and global pooling."""
+"""Pooling: max, average, min and sum pooling over 1-3 spatial dimensions, adaptive and global pooling."""
 
 from __future__ import annotations
 

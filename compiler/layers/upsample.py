@@ -41,7 +41,9 @@ class Upsample(Layer):
     to `size`; exactly one of them. Modes as F.interpolate: "nearest" (the
     source index is floor(dst / scale)), "nearest-exact", "linear" (also
     spelled "bilinear" / "trilinear"; `align_corners` as in PyTorch) and
-    "bicubic" (2d)."""
+    "bicubic" (2d). The result is PyTorch's (CPU kernels) also where they copy
+    a dimension that keeps its size, and where float32 rounding would give
+    ONNX another output size it says the size instead, or refuses."""
 
     names = {"Upsample": None}
     params = (P("scale_factor", "floats", None, doc="a number, or one per spatial dimension"),
