@@ -785,7 +785,7 @@ class Elaborator:
         if spec.n_inputs is not None and len(xs) != spec.n_inputs:
             raise error("E0115", f"`{lv.name}` takes {spec.n_inputs} input tensor"
                         f"{'s' * (spec.n_inputs != 1)}; got {len(xs)}", lv.span)
-        if self.ir.g.number_of_nodes() >= MAX_NODES:
+        if self.ir.node_count() >= MAX_NODES:
             raise error("E0119", f"the model has more than {MAX_NODES} layers", span)
         name = self.frame.names.name(explicit, lv.name.lower(), span)
         a = Attrs(lv.args)
