@@ -65,10 +65,11 @@ class ShapeError(Exception):
     (or at argument `arg` when the problem is that argument's value)."""
 
     def __init__(self, code: str, message: str, help: str | None = None, arg: str | None = None,
-                 notes: list[str] | None = None):
+                 notes: list[str] | None = None, dim: int | None = None):
         super().__init__(message)
         self.code, self.message, self.help, self.arg = code, message, help, arg
         self.notes = notes or []
+        self.dim = dim   # the input dimension at fault, when there is one (the elaborator explains it)
 
 
 class Attrs(dict):
