@@ -94,7 +94,7 @@ def _check(path, text, model, params, allow_outside) -> CheckResult:
                                         help="blocks or expressions nest beyond what the compiler supports"))
             if ir is not None and not any(d.is_error for d in diags):
                 from .lint import lint
-                diags.extend(lint(ir))
+                diags.extend(lint(ir, sources))
     return CheckResult(ir, diags, sources, path or "<input>")
 
 

@@ -310,13 +310,16 @@ def _render_line(n: int, raw: str, anns: list, width: int, st: _Style) -> list[s
         for c in range(s, e):
             cells[c] = ("^" if p else "-", p)
     last = max(cells)
-    row = ""
-    for c in range(1, last + 1):
-        if c in cells:
-            ch, p = cells[c]
-            row += f"{st.sev if p else st.blue}{ch}{st.reset}"
-        else:
-            row += " "
+    row, run, run_p = "", "", None
+    for c in range(1, last + 2):
+        cell = cells.get(c)
+        p = None if cell is None else cell[1]
+        if p != run_p and run:
+            row += run if run_p is None else f"{st.sev if run_p else st.blue}{run}{st.reset}"
+            run = ""
+        run_p = p
+        if c <= last:
+            run += " " if cell is None else cell[0]
     ordered = sorted(marks, key=lambda m: (m[0], m[1]))
     labelled = [m for m in ordered if m[2]]
     inline = labelled[-1] if labelled and labelled[-1] is ordered[-1] else None

@@ -347,7 +347,9 @@ class Elaborator:
         self._step(s.span)
         f = self.frame
         if isinstance(s, ast.Assign):
-            self._bind(s.names, self.eval(s.value, env), env, s.value.span)
+            v = self.eval(s.value, env)
+            self._bind(s.names, v, env, s.value.span)
+            self._record_bindings(s, v)
         elif isinstance(s, ast.Input):
             self._input(s, env)
         elif isinstance(s, ast.Output):
@@ -393,6 +395,27 @@ class Elaborator:
                 self.run_body(s.body, env)
         else:
             raise error("E0122", "this statement is not allowed here", s.span)
+
+    def _record_bindings(self, s: ast.Assign, v) -> None:
+        """Remember which tensor each assigned name holds (for W0003)."""
+        vals = [v] if len(s.names) == 1 else list(v) if isinstance(v, (tuple, list)) else []
+        bindings = self.ir.meta.setdefault("bindings", [])
+        for name, val, span in zip(s.names, vals, self._name_spans(s)):
+            if isinstance(val, Tensor):
+                bindings.append((name, val.node, val.port, span))
+
+    def _name_spans(self, s: ast.Assign) -> list[Span]:
+        """Where each target name of an assignment is written."""
+        line = self.sources.line(s.span.file, s.span.line) if self.sources is not None else None
+        spans, col = [], s.span.column
+        for name in s.names:
+            m = re.compile(rf"\b{re.escape(name)}\b").search(line, col - 1) if line else None
+            if m is None:
+                spans.append(Span(s.span.file, s.span.line, col, s.span.line, col + len(name)))
+            else:
+                spans.append(Span(s.span.file, s.span.line, m.start() + 1, s.span.line, m.end() + 1))
+                col = m.end() + 1
+        return spans
 
     def _bind(self, names: list[str], v, env: Env, span: Span) -> None:
         if len(names) == 1:
