@@ -166,9 +166,10 @@ class Sources:
 
 
 def did_you_mean(name: str, candidates) -> str | None:
-    """The closest candidate by edit distance (ignoring case), if it is close
-    enough to be a plausible typo: at most a third of the name's letters
-    differ, and never every one of them (`y` does not suggest `M`)."""
+    """The closest candidate by edit distance (ignoring case; a swap of two
+    neighbouring letters is one edit), if it is close enough to be a plausible
+    typo: about a third of the name's letters at most, and never all of them
+    (`y` does not suggest `M`)."""
     best, best_d = None, None
     for c in candidates:
         if c == name:
@@ -176,18 +177,25 @@ def did_you_mean(name: str, candidates) -> str | None:
         d = _distance(name.lower(), c.lower())
         if best_d is None or d < best_d or (d == best_d and c < best):
             best, best_d = c, d
-    if best is not None and best_d <= max(1, len(name) // 3) and best_d < min(len(name), len(best)):
+    if best is not None and best_d <= max(1, (len(name) + 1) // 3) and best_d < min(len(name), len(best)):
         return best
     return None
 
 
 def _distance(a: str, b: str) -> int:
+    """Optimal string alignment distance (Levenshtein plus transpositions)."""
+    if abs(len(a) - len(b)) > 8:
+        return abs(len(a) - len(b))
+    prev2: list[int] = []
     prev = list(range(len(b) + 1))
     for i, ca in enumerate(a, 1):
         cur = [i]
         for j, cb in enumerate(b, 1):
-            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
-        prev = cur
+            d = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb))
+            if i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
+                d = min(d, prev2[j - 2] + 1)
+            cur.append(d)
+        prev2, prev = prev, cur
     return prev[-1]
 
 

@@ -129,6 +129,7 @@ class Frame:
     outputs: list = field(default_factory=list)   # (name, value, span)
     instance: str = ""
     call_span: Span | None = None
+    nested: int = 0                 # inside how many `if`/`for` bodies
 
 
 class Elaborator:
@@ -150,7 +151,8 @@ class Elaborator:
         if key in self._seen:
             return
         self._seen.add(key)
-        self._where(d)
+        if d.code != "E0114":   # the cycle says more than the (long) instance path
+            self._where(d)
         self.diags.append(d)
 
     def _where(self, d: Diagnostic) -> Diagnostic:
@@ -363,8 +365,10 @@ class Elaborator:
                     raise self._unknown(n, s.span, env) from None
                 if v is not POISON and not isinstance(v, Tensor):
                     raise error("E0121", f"output `{n}` must be a tensor; it is {show(v)}", s.span)
-                if any(o[0] == n for o in f.outputs):
-                    raise error("E0108", f"output `{n}` is declared twice", s.span)
+                first = next((o for o in f.outputs if o[0] == n), None)
+                if first is not None:
+                    raise error("E0108", f"output `{n}` is declared twice", s.span,
+                                labels=[Label(first[2], "first declared here")])
                 f.outputs.append((n, v, s.span))
         elif isinstance(s, ast.Let):
             env.vars[s.name] = self.eval(s.value, env)
@@ -377,10 +381,14 @@ class Elaborator:
             if not isinstance(c, bool):
                 raise self._undecidable(c, s.cond.span) if isinstance(c, Sym) else \
                     error("E0117", f"a condition must be true or false; got {show(c)}", s.cond.span)
-            if c:
-                self.run_body(s.then, env)
-            elif s.orelse is not None:
-                self.run_body(s.orelse, env)
+            f.nested += 1
+            try:
+                if c:
+                    self.run_body(s.then, env)
+                elif s.orelse is not None:
+                    self.run_body(s.orelse, env)
+            finally:
+                f.nested -= 1
         elif isinstance(s, ast.For):
             lo, hi = self.eval(s.start, env), self.eval(s.stop, env)
             for v, node in ((lo, s.start), (hi, s.stop)):
@@ -389,10 +397,15 @@ class Elaborator:
                 if not _is_int(v):
                     raise error("E0117", f"a range bound must be an integer; got {show(v)}", node.span)
             if hi - lo > MAX_LOOP:
-                raise error("E0119", f"this loop would run {hi - lo} times; the limit is {MAX_LOOP}", s.span)
-            for i in range(lo, hi):
-                env.vars[s.var] = i
-                self.run_body(s.body, env)
+                raise error("E0119", f"this loop would run {hi - lo:,} times; the limit is {MAX_LOOP:,}",
+                            s.start.span.to(s.stop.span))
+            f.nested += 1
+            try:
+                for i in range(lo, hi):
+                    env.vars[s.var] = i
+                    self.run_body(s.body, env)
+            finally:
+                f.nested -= 1
         else:
             raise error("E0122", "this statement is not allowed here", s.span)
 
@@ -427,12 +440,16 @@ class Elaborator:
             return
         if not isinstance(v, (tuple, list)) or len(v) != len(names):
             got = f"{len(v)} values" if isinstance(v, (tuple, list)) else show(v)
-            raise error("E0116", f"{len(names)} names to unpack, but the value is {got}", span)
+            raise error("E0116", f"{len(names)} names to unpack, but the right side gives {got}", span)
         for n, x in zip(names, v):
             env.vars[n] = x
 
     def _input(self, s: ast.Input, env: Env) -> None:
         f = self.frame
+        if f.nested:
+            raise error("E0122", "`input` cannot be inside `if` or `for`", s.span,
+                        help="declare every input at the top of the model or block; "
+                             "a model's or block's inputs do not depend on its parameters")
         if f.kind == "model":
             if s.shape is None:
                 raise error("E0121", f"model input `{s.name}` needs a shape", s.span,
@@ -441,6 +458,9 @@ class Elaborator:
             if shape is POISON:
                 env.vars[s.name] = POISON
                 return
+            big = _too_big(shape)
+            if big:
+                raise error("E0119", f"input `{s.name}` is {big}", s.shape.span)
             n = self.ir.add_node("Input", s.name, Attrs(kind="Input", name=s.name), [shape], s.span)
             if s.name in self.used_names:
                 raise error("E0108", f"`{s.name}` is declared twice", s.span)
@@ -506,6 +526,11 @@ class Elaborator:
         return m(n, env, symbolic)
 
     def _e_Literal(self, n, env, sym):
+        if isinstance(n.value, ast.HugeNumber):
+            t = str(n.value)
+            what = f"the integer {t[:12]}... ({len(t)} digits)" if t.isdigit() else f"the number {t[:20]}"
+            raise error("E0123", f"{what} is too large", n.span,
+                        help="sizes and counts must fit a signed 64-bit integer")
         return self._in_range(n.value, n.span)
 
     def _e_Name(self, n, env, sym):
@@ -586,8 +611,10 @@ class Elaborator:
         if isinstance(v, int):
             if -MAX_INT - 1 <= v <= MAX_INT:
                 return v
-            raise error("E0123", f"integer overflow: the result has {len(str(abs(v))) if abs(v) < 10 ** 4000 else 'thousands of'} "
-                        f"digits; sizes and counts must stay within a signed 64-bit integer", span)
+            shown = str(v) if abs(v) < 10 ** 30 else f"a number of {len(str(abs(v)))} digits" \
+                if abs(v) < 10 ** 4000 else "a number of thousands of digits"
+            raise error("E0123", f"integer overflow: {shown} does not fit a signed 64-bit integer", span,
+                        help="sizes and counts must stay within -2^63 .. 2^63 - 1")
         if isinstance(v, float):
             if math.isfinite(v):
                 return v
@@ -653,7 +680,7 @@ class Elaborator:
         if count < 0:
             raise error("E0107", f"a repetition count cannot be negative; got {count}", count_span)
         if count > MAX_REPEAT:
-            raise error("E0119", f"{count} repetitions; the limit is {MAX_REPEAT}", count_span)
+            raise error("E0119", f"{count:,} repetitions; the limit is {MAX_REPEAT:,}", count_span)
         return Repeat(f, count, span)
 
     def _e_Attribute(self, n, env, sym):
@@ -791,8 +818,8 @@ class Elaborator:
         params = spec.params
         if len(pos) > len(params):
             extra_span = pos[len(params)][1]
-            raise error("E0105", f"`{kind}` takes at most {len(params)} argument"
-                        f"{'s' * (len(params) != 1)}; got {len(pos)}", extra_span,
+            takes = f"at most {len(params)} argument{'s' * (len(params) != 1)}" if params else "no arguments"
+            raise error("E0105", f"`{kind}` takes {takes}; got {len(pos)}", extra_span,
                         help=("its parameters are " + ", ".join(f"`{p.name}`" for p in params)) if params
                         else f"`{kind}` has no parameters; write it without parentheses")
         args, spans = {}, {}
@@ -816,12 +843,24 @@ class Elaborator:
                 except ArgTypeError as e:
                     raise error("E0106", str(e), spans[p.name]) from None
             elif p.default is REQUIRED:
+                required = ", ".join(q.name for q in params if q.default is REQUIRED)
                 raise error("E0104", f"`{kind}` needs `{p.name}`", span,
-                            help=f"for example `{kind}({', '.join(q.name for q in params if q.default is REQUIRED)})`"
-                            f"{(' — ' + p.doc) if p.doc else ''}")
+                            help=f"write `{kind}({required})`" + (f"; `{p.name}` is {p.doc}" if p.doc else ""))
             else:
                 out[p.name] = p.default
+        self._validate(kind, spec, out, spans, span)
         return LayerVal(kind, spec, out, spans, span)
+
+    def _validate(self, kind: str, spec, args: dict, spans: dict, span: Span) -> None:
+        """A layer's argument checks that need no input shape run as soon as
+        it is written, so they are reported even where its input failed."""
+        a = Attrs(args)
+        a.kind, a.variant, a.name, a.weights = kind, spec.names[kind], kind, {}
+        try:
+            spec.validate(a)
+        except ShapeError as e:
+            raise CompileError(Diagnostic(e.code, e.message, spans.get(e.arg, span) if e.arg else span,
+                                          help=e.help, notes=list(e.notes))) from None
 
     def _bind_params(self, defn: ast.Definition, pos, kw, span: Span, env: Env, partial=False) -> dict:
         params = defn.params
@@ -981,8 +1020,14 @@ class Elaborator:
         fix = f"-> {conv}({sw[1]}, 1{stride}, bias = false) -> BatchNorm"
         spatial = "" if not stride else \
             f" and so do the spatial sizes ({'x'.join(map(str, sn[2:]))} vs {'x'.join(map(str, sw[2:]))})"
-        return (f"channels differ ({sw[1]} vs {sn[1]}){spatial}; project {what} with a 1x1 convolution:\n"
-                + (f"`{who} = {who} {fix}`" if who else f"`{fix}`"))
+        head = f"channels differ ({sw[1]} vs {sn[1]}){spatial}; project {what} with a 1x1 convolution:\n"
+        if not who:
+            return head + f"`{fix}`"
+        defn = self.frame.defn if self.frames else None
+        inputs = {st.name for st in defn.body if isinstance(st, ast.Input)} if defn is not None else set()
+        if who in inputs:   # do not overwrite an input the other path reads too
+            return head + f"`skip = {who} {fix}`, and add `skip` instead of `{who}`"
+        return head + f"`{who} = {who} {fix}`"
 
     def _source_name(self, t: Tensor) -> str | None:
         """The variable name a tensor was written as, if it was a plain name."""
@@ -1161,8 +1206,9 @@ class Elaborator:
                      notes=["the blocks: " + " -> ".join(blocks[:8]) + (" -> ..." if len(blocks) > 8 else "")])
 
     def _undecidable(self, s, span: Span) -> CompileError:
+        labels = explain.symbol_origins(self.ir, s)[:3] if self.ir is not None else []
         return error("E0305", f"this depends on the symbolic size `{s}`, which is not known at compile time",
-                     span, help="give the dimension a number in the model's input shape")
+                     span, labels=labels, help="give the dimension a number in the model's input shape")
 
 
 def _std_definer(name: str) -> str | None:
@@ -1209,9 +1255,13 @@ def _too_big(shape) -> str | None:
             n *= d
     if n * 4 <= MAX_TENSOR_BYTES:
         return None
-    open_ = any(not isinstance(d, int) for d in shape)
-    return (f"a tensor of shape {fmt_shape(shape)}, which needs {_bytes(n * 4)}"
-            + (" even with its symbolic sizes 1" if open_ else "")
+    open_ = [d for d in shape if not isinstance(d, int)]
+    names = [str(d) for d in open_ if d.is_symbol()]
+    with_ = ""
+    if open_:
+        with_ = (" even with " + ", ".join(f"{x} = 1" for x in dict.fromkeys(names))) if len(names) == len(open_) \
+            else " even with its symbolic sizes 1"
+    return (f"a tensor of shape {fmt_shape(shape)}, which needs {_bytes(n * 4)}" + with_
             + f"; the limit is {_bytes(MAX_TENSOR_BYTES)}")
 
 

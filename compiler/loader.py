@@ -61,8 +61,8 @@ class Loader:
             col = len(good) - (good.rfind("\n") + 1) + 1
             # Keep the text for rendering, with the bad bytes replaced.
             self.sources.add(display, data.decode("utf-8", errors="replace"))
-            self.diags.append(Diagnostic("E0005", f"`{display}` is not valid UTF-8: byte 0x{data[e.start]:02x} "
-                                         f"at line {line}, column {col}", Span(display, line, col, line, col + 1),
+            self.diags.append(Diagnostic("E0005", f"`{display}` is not valid UTF-8 (byte 0x{data[e.start]:02x})",
+                                         Span(display, line, col, line, col + 1),
                                          help="save the file as UTF-8"))
             return None
 

@@ -239,10 +239,15 @@ class _ToAst(Transformer):
         return ast.Name(self._span(c), str(c[0]))
 
     def int(self, c):
+        if len(c[0]) > 40:   # far beyond int64: the elaborator reports it where it is used
+            return ast.Literal(self._span(c), ast.HugeNumber(str(c[0])))
         return ast.Literal(self._span(c), int(c[0]))
 
     def float(self, c):
-        return ast.Literal(self._span(c), float(c[0]))
+        v = float(c[0])
+        if v in (float("inf"), float("-inf")):
+            return ast.Literal(self._span(c), ast.HugeNumber(str(c[0])))
+        return ast.Literal(self._span(c), v)
 
     def string(self, c):
         return ast.Literal(self._span(c), _unquote(c[0]))
@@ -583,10 +588,15 @@ def _prev_line(text: str, pos: int) -> int:
     return _position(text, k)[0] if k else 0
 
 
+def _code_end(text: str) -> int:
+    """The offset just after the last character that is not a comment or blank."""
+    masked = _TOKEN_RE.sub(lambda m: " " * len(m.group()) if m.group().startswith("#") else m.group(), text)
+    return len(masked.rstrip())
+
+
 def _eof_diagnostic(text: str, file: str, expected: set) -> Diagnostic:
     opened = _open_brackets(text, len(text))
-    stripped = text.rstrip()
-    line, col = _position(text, len(stripped))
+    line, col = _position(text, _code_end(text))
     end = Span(file, line, col, line, col + 1)
     if opened:
         br, off = opened[-1]

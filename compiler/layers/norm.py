@@ -56,6 +56,10 @@ class BatchNorm(Layer):
     cases = [Case("BatchNorm2d(3)", [[2, 3, 4, 5]]), Case("BatchNorm", [[2, 3, 4, 5]]), Case("BatchNorm1d", [[4, 6]]), Case("BatchNorm1d", [[2, 3, 7]]),
              Case("BatchNorm3d(eps = 1e-3)", [[1, 2, 3, 4, 4]]), Case("BatchNorm2d", [[2, 3, 4, 4]])]
 
+    def validate(self, a):
+        if a.eps <= 0:
+            raise ShapeError("E0107", f"`eps` must be positive; got {a.eps}", arg="eps")
+
     def infer(self, a, ins):
         (x,) = ins
         ok = {None: (2, 3, 4, 5), 1: (2, 3), 2: (4,), 3: (5,)}[a.variant]

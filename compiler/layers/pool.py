@@ -24,6 +24,13 @@ def _window(a, x, d):
     return [(x[0], x[1]) + tuple(out)]
 
 
+def _validate(a, d):
+    k = per_dim(a.kernel_size, d, "kernel_size")
+    positive(a, "kernel_size", k)
+    if a.stride is not None:
+        positive(a, "stride", per_dim(a.stride, d, "stride"))
+
+
 _WINDOW = (P("kernel_size", "ints", doc="the window size"), P("stride", "ints?", None),
            P("padding", "padding", 0))
 
@@ -40,6 +47,9 @@ class MaxPool(Layer):
              Case("MaxPool2d(2, dilation = 2)", [[1, 2, 9, 9]]),
              Case("MaxPool1d(3, stride = 2)", [[2, 3, 11]]),
              Case("MaxPool3d(2)", [[1, 2, 4, 6, 6]])]
+
+    def validate(self, a):
+        _validate(a, a.variant)
 
     def infer(self, a, ins):
         return _window(a, ins[0], a.variant)
@@ -70,6 +80,9 @@ class AvgPool(Layer):
              Case("AvgPool2d(3, stride = 2, ceil_mode = true)", [[1, 2, 10, 11]]),
              Case("AvgPool1d(4, stride = 2)", [[2, 3, 11]]),
              Case("AvgPool3d(2, stride = 1)", [[1, 2, 3, 4, 4]])]
+
+    def validate(self, a):
+        _validate(a, a.variant)
 
     def infer(self, a, ins):
         out = _window(a, ins[0], a.variant)
