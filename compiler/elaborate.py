@@ -31,8 +31,8 @@ from .values import (CALLABLE_LAYERS, POISON, Builtin, BlockVal, Chain, LayerKin
 MAX_DEPTH = 64           # nested block instances
 MAX_REPEAT = 100_000     # copies in `A * n`
 MAX_LOOP = 100_000       # iterations of one `for`
-MAX_NODES = 100_000      # IR nodes in one model
-MAX_STEPS = 1_000_000    # statements run, layers applied, blocks entered (10 each)
+MAX_NODES = 50_000       # IR nodes in one model
+MAX_STEPS = 500_000      # statements run, layers applied, blocks entered (10 each)
 MAX_LIST = 1_000_000     # items in one list value
 MAX_INT = 2 ** 63 - 1    # the largest integer (ONNX's int64)
 MAX_SYM_TEXT = 2_000     # characters in the opaque parts of one symbolic size
@@ -1062,7 +1062,9 @@ class Elaborator:
     def instantiate(self, bv: BlockVal, xs: list, names: NameScope, explicit, span: Span) -> list:
         defn = bv.defn
         if len(self.frames) > MAX_DEPTH:
-            raise self._too_deep(bv)
+            # Stop the whole model: every level above would try again (a block
+            # that recurses twice would otherwise take 2^depth attempts).
+            raise Abort(self._too_deep(bv).diagnostic)
         if defn.kind == "model":
             raise error("E0117", f"`{defn.name}` is a model; only blocks can be used as layers", bv.span)
         n_inputs = sum(isinstance(s, ast.Input) for s in defn.body)
