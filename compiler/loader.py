@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from functools import lru_cache
 from importlib import resources
 
 from . import ast
@@ -73,7 +74,7 @@ class Loader:
     def _load(self, key: str, display: str, text: str) -> Module | None:
         self.sources.add(display, text)
         try:
-            program = parse(text, display)
+            program = _parse_cached(text, display)
         except ParseError as e:
             self.diags.append(e.diagnostic)
             program = None
@@ -147,6 +148,14 @@ class Loader:
             hint = f"did you mean `std.{close[0]}`?" if close else \
                 "the standard library has: " + ", ".join(f"std.{k}" for k in known)
         return error("E0110", f"cannot find `{item.module}`", item.span, help=hint)
+
+
+@lru_cache(maxsize=64)
+def _parse_cached(text: str, display: str) -> ast.Program:
+    """Parsing is most of a check's time; a process that checks many files
+    (an editor, a test suite) parses each unchanged file, the standard
+    library's above all, once. The syntax tree is never modified."""
+    return parse(text, display)
 
 
 def _inside(path: str, root: str) -> bool:
