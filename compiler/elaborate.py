@@ -63,6 +63,16 @@ class Abort(Exception):
         self.diagnostic = diagnostic
 
 
+class TooDeep(Exception):
+    """Evaluation ran out of stack at the statement whose span it carries."""
+
+
+def too_deep(span: Span) -> Diagnostic:
+    return Diagnostic("E0119", "this statement nests too deeply to evaluate", span,
+                      help="split deep expressions with `let` or intermediate tensors; "
+                           "long `else if` chains and deeply nested blocks count too")
+
+
 class Env:
     __slots__ = ("vars", "parent")
 
@@ -219,6 +229,9 @@ class Elaborator:
                 except CompileError as e:
                     self.report(e.diagnostic)
                     v = POISON
+                except RecursionError:
+                    self.report(too_deep(item.span))
+                    v = POISON
                 env.vars[item.name] = v
                 own[item.name] = v
         self.frames.pop()
@@ -324,6 +337,9 @@ class Elaborator:
         except Abort as e:
             self.report(e.diagnostic)
             del self.frames[1:]
+        except TooDeep as e:
+            self.report(too_deep(e.args[0]))
+            del self.frames[1:]
         self.frames.pop()
         if not frame.outputs and not any(d.is_error for d in self.diags):
             self.report(Diagnostic("E0121", f"model `{defn.name}` has no output", defn.name_span,
@@ -344,6 +360,11 @@ class Elaborator:
                 self.report(e.diagnostic)
                 for n in _targets(s):
                     env.vars[n] = POISON
+            except RecursionError:
+                # Deep nesting (expressions, `else if` chains, blocks) ran out of
+                # Python stack here, at the innermost statement; say so from the
+                # top, where there is stack to spare.
+                raise TooDeep(s.span) from None
 
     def run_stmt(self, s, env: Env) -> None:
         self._step(s.span)

@@ -99,13 +99,13 @@ class _ToAst(Transformer):
         return _v(c)[0]
 
     def import_std(self, c):
-        return ast.Import(self._span(c), _v(c)[0], False)
+        return ast.Import(self._span(c), ".".join(str(t) for t in _v(c)[0]), False)
 
     def import_file(self, c):
         return ast.Import(self._span(c), _unquote(_v(c)[0]), True)
 
     def module_path(self, c):
-        return ".".join(str(t) for t in _v(c))
+        return _v(c)   # the name tokens (joined by import_std), so that spans reach the last one
 
     def model_def(self, c):
         return self._definition("model", c)
@@ -143,14 +143,14 @@ class _ToAst(Transformer):
 
     def output_stmt(self, c):
         v = _v(c, keep_none=True)
-        return ast.Output(self._span(c), v[0], next((x for x in v[1:] if x is not None), None))
+        return ast.Output(self._span(c), [str(t) for t in v[0]], next((x for x in v[1:] if x is not None), None))
 
     def assign(self, c):
         v = _v(c)
-        return ast.Assign(self._span(c), v[0], v[1])
+        return ast.Assign(self._span(c), [str(t) for t in v[0]], v[1])
 
     def targets(self, c):
-        return [str(t) for t in _v(c)]
+        return _v(c)   # the name tokens (made str by the statement), so that spans reach the last one
 
     def assert_stmt(self, c):
         v = _v(c)

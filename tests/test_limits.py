@@ -43,7 +43,7 @@ def test_parentheses_alone_do_not_nest_the_tree():
 def test_long_else_if_chain():
     chain = "    if false {\n    }" + " else if false {\n    }" * 2_000 + "\n"
     codes, res = _check(HEAD + chain + TAIL)
-    assert codes == ["E0119"] and "nests more than" in res.diagnostics[0].message
+    assert codes == ["E0119"] and "nests too deeply" in res.diagnostics[0].message
 
 
 def test_unclosed_brackets_at_scale():

@@ -4,8 +4,6 @@ Batch, layer, instance, group and local response normalization, at inference."""
 
 from __future__ import annotations
 
-import numpy as np
-
 from ..shapes import fmt_shape, is_concrete
 from .base import P, Case, Layer, ShapeError, Weight, register
 
@@ -27,6 +25,7 @@ def _affine(e, a, shape, scale: str = "weight", shift: str | None = "bias") -> l
     """The scale and shift inputs of an ONNX normalization: the layer's
     parameters, or constant ones and zeros where it has none (the ONNX ops
     require a scale, and InstanceNormalization a shift)."""
+    import numpy as np   # lowering only: `nndc check` does not import numpy
     if a.weights.get(scale) is not None:
         out = [e.weight(scale)]
     else:
@@ -57,8 +56,7 @@ class BatchNorm(Layer):
              Case("BatchNorm3d(eps = 1e-3)", [[1, 2, 3, 4, 4]]), Case("BatchNorm2d", [[2, 3, 4, 4]])]
 
     def validate(self, a):
-        if a.eps <= 0:
-            raise ShapeError("E0107", f"`eps` must be positive; got {a.eps}", arg="eps")
+        _check_eps(a)
 
     def infer(self, a, ins):
         (x,) = ins
