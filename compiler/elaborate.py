@@ -994,13 +994,13 @@ class Elaborator:
             for d in dims[:1]:
                 if e.code == "E0301" and d == 1:
                     continue
-                more, note = explain.divergence(self.ir, xs, d, self.snippet)
+                more, note = explain.divergence(self.ir, xs, d, self.snippet, where.file)
                 labels += [l for l in more if l.span != where]
                 if note:
                     notes.append(note)
         elif e.code == "E0304" and e.dim is not None and xs:
             note = explain.shrink_note(self.ir, xs[0], e.dim, f"`{self.snippet(lv.span) or lv.name}` (line "
-                                       f"{lv.span.line})", _final_size(e.message), self.snippet)
+                                       f"{lv.span.line})", _final_size(e.message), self.snippet, where.file)
             if note:
                 notes.append(note)
         elif e.code == "E0305":

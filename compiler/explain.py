@@ -58,8 +58,9 @@ def changes(path) -> list[tuple[int, object]]:
     return out
 
 
-def describe(ir, node: int, snippet=None) -> str:
-    """How a node reads in a message: its source text (or name) and location."""
+def describe(ir, node: int, snippet=None, home: str | None = None) -> str:
+    """How a node reads in a message: its source text (or name) and location
+    (the line, and the file too when it is not `home`)."""
     d = ir.node(node)
     span: Span | None = d.get("span")
     if d["kind"] == "Input":
@@ -67,14 +68,15 @@ def describe(ir, node: int, snippet=None) -> str:
     else:
         text = snippet(span) if snippet is not None and span is not None else None
         what = f"`{text}`" if text else f"`{d['name']}` ({d['kind']})"
-    where = f" (line {span.line})" if span is not None else ""
+    where = "" if span is None else f" (line {span.line})" if home in (None, span.file) \
+        else f" ({span.file}:{span.line})"
     return what + where
 
 
 def sizes_note(ir, steps: list[tuple[int, object]], dim: int, final: tuple[str, object] | None = None,
-               snippet=None) -> str | None:
+               snippet=None, home: str | None = None) -> str | None:
     """A multi-line note listing a dimension's sizes along the way."""
-    rows = [(fmt_dim(size), describe(ir, n, snippet)) for n, size in steps]
+    rows = [(fmt_dim(size), describe(ir, n, snippet, home)) for n, size in steps]
     if final is not None:
         rows.append((fmt_dim(final[1]), final[0]))
     if len(rows) < 2:
@@ -85,13 +87,13 @@ def sizes_note(ir, steps: list[tuple[int, object]], dim: int, final: tuple[str, 
     return f"dimension {dim} along the way:\n" + "\n".join(f"{s:>{w}}  {what}".rstrip() for s, what in rows)
 
 
-def shrink_note(ir, x, dim: int, layer: str, size, snippet=None) -> str | None:
+def shrink_note(ir, x, dim: int, layer: str, size, snippet=None, home: str | None = None) -> str | None:
     """For a layer that made `dim` non-positive: the sizes leading to it."""
     steps = changes(walk_back(ir, x.node, x.port, dim))
-    return sizes_note(ir, steps, dim, (layer, size), snippet)
+    return sizes_note(ir, steps, dim, (layer, size), snippet, home)
 
 
-def divergence(ir, xs: list, dim: int, snippet=None) -> tuple[list[Label], str | None]:
+def divergence(ir, xs: list, dim: int, snippet=None, home: str | None = None) -> tuple[list[Label], str | None]:
     """Why tensors that should agree in `dim` do not: for each one, the layers
     that changed that dimension since the paths split. Returns labels on the
     last such layer of each path (so the source shows where the sizes were
@@ -117,7 +119,7 @@ def divergence(ir, xs: list, dim: int, snippet=None) -> tuple[list[Label], str |
         span = ir.node(last).get("span")
         if span is not None:
             labels.append(Label(span, f"input {i}'s dimension {dim} becomes {fmt_dim(size)} here"))
-        trail = " -> ".join(f"{fmt_dim(s)} at {describe(ir, n, snippet)}" if k else fmt_dim(s)
+        trail = " -> ".join(f"{fmt_dim(s)} at {describe(ir, n, snippet, home)}" if k else fmt_dim(s)
                             for k, (n, s) in enumerate(steps))
         lines.append(f"input {i}: {trail}")
     return labels, ("dimension %d since the paths split:\n" % dim + "\n".join(lines)) if lines else None

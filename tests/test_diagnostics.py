@@ -327,3 +327,8 @@ def test_compare_reports_every_difference():
     assert len(compare("t.nnd", [wrong_text], [d])) == 2
     assert len(compare("t.nnd", [], [d])) == 1
     assert len(compare("t.nnd", [ok, ok], [d])) == 1
+
+
+def test_no_warnings_inside_the_standard_library():
+    assert [d.code for d in nnd.check(text=WARNED).diagnostics] == ["W0002"]
+    assert nnd.check(text=WARNED, path="std/fake.nnd").diagnostics == []
