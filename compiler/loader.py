@@ -55,7 +55,8 @@ class Loader:
     def _decode(self, data: bytes, display: str) -> str | None:
         """UTF-8 text, or None after reporting where the first bad byte is."""
         try:
-            return data.decode("utf-8")
+            text = data.decode("utf-8")
+            return text[1:] if text.startswith("\ufeff") else text   # a byte-order mark is no character
         except UnicodeDecodeError as e:
             good = data[:e.start].decode("utf-8")
             line = good.count("\n") + 1

@@ -332,3 +332,12 @@ def test_compare_reports_every_difference():
 def test_no_warnings_inside_the_standard_library():
     assert [d.code for d in nnd.check(text=WARNED).diagnostics] == ["W0002"]
     assert nnd.check(text=WARNED, path="std/fake.nnd").diagnostics == []
+
+
+def test_byte_order_mark_and_crlf_line_ends(tmp_path):
+    p = tmp_path / "w.nnd"
+    p.write_bytes(b"\xef\xbb\xbfmodel M {\r\n    input x: [N, 3]\r\n    output y = x -> Linear(3, 4)\r\n}\r\n")
+    res = nnd.check(str(p))
+    d, = res.diagnostics
+    assert (d.code, d.span.line, d.span.column) == ("E0106", 3, 31)
+    assert "\r" not in render(d, res.sources)
