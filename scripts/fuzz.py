@@ -62,6 +62,10 @@ def main() -> int:
             print(f"{kind}: FAILED: {type(e).__name__}: {e}", file=sys.stderr)
         print(f"{kind}: {count[0]} cases in {time.perf_counter() - t0:.1f} s")
     print(f"slowest case: {slowest[0] * 1000:.0f} ms")
+    if slowest[0] > 1.0:
+        with open("fuzz-slowest.nnd", "wb") as f:
+            f.write(slowest[1])
+        print("  (saved as fuzz-slowest.nnd)")
     for k, v in stats.most_common(25):
         print(f"{v:6d}  {k}")
     return 1 if failed else 0
