@@ -10,11 +10,13 @@ from __future__ import annotations
 import contextlib
 import gc
 import os
+import sys
 import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from .diagnostics import Diagnostic, Sources
-from .elaborate import Elaborator
+from .diagnostics import Diagnostic, Sources, Span
+from .elaborate import Abort, Elaborator
 from .ir import IR
 from .loader import Loader
 
@@ -72,19 +74,45 @@ def check(path: str | None = None, *, text: str | None = None, model: str | None
 def _check(path, text, model, params, allow_outside) -> CheckResult:
     sources, diags = Sources(), []
     loader = Loader(sources, diags, allow_outside=allow_outside)
-    if text is not None:
-        root = loader.load_text(text, path or "<input>")
-    else:
-        root = loader.load_root(path)
     ir = None
-    if root is not None and root.program is not None:
-        el = Elaborator(diags)
-        el.prepare(list(loader.modules.values()))
-        ir = el.elaborate(root, model, params)
-        if ir is not None and not any(d.is_error for d in diags):
-            from .lint import lint
-            diags.extend(lint(ir))
+    with _stack_room():
+        if text is not None:
+            root = loader.load_text(text, path or "<input>")
+        else:
+            root = loader.load_root(path)
+        if root is not None and root.program is not None:
+            el = Elaborator(diags, sources)
+            try:
+                el.prepare(list(loader.modules.values()))
+                ir = el.elaborate(root, model, params)
+            except Abort as e:
+                el.report(e.diagnostic)
+            except RecursionError:
+                # A safety net: the nesting limits should stop any program first.
+                diags.append(Diagnostic("E0119", "the program nests too deeply to elaborate",
+                                        Span(root.display, 1, 1, 1, 1),
+                                        help="blocks or expressions nest beyond what the compiler supports"))
+            if ir is not None and not any(d.is_error for d in diags):
+                from .lint import lint
+                diags.extend(lint(ir, sources))
     return CheckResult(ir, diags, sources, path or "<input>")
+
+
+# Python frames one check may need: MAX_DEPTH nested blocks of about a dozen
+# frames each, plus expressions up to the parser's MAX_NESTING.
+_RECURSION = 4000
+
+
+@contextmanager
+def _stack_room():
+    old = sys.getrecursionlimit()
+    if old < _RECURSION:
+        sys.setrecursionlimit(_RECURSION)
+    try:
+        yield
+    finally:
+        if old < _RECURSION:
+            sys.setrecursionlimit(old)
 
 
 def build(path: str | None = None, *, text: str | None = None, model: str | None = None,

@@ -20,9 +20,13 @@ class Name(Node):
     id: str
 
 
+class HugeNumber(str):
+    """A numeric literal too large to hold (its text); using it is an error."""
+
+
 @dataclass
 class Literal(Node):
-    value: Any  # int, float, bool or str
+    value: Any  # int, float, bool, str, or HugeNumber
 
 
 @dataclass

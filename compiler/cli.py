@@ -1,7 +1,7 @@
 """nndc: the command line, a thin shell over nnd.api.
 
 Exit codes: 0 success, 1 diagnostics (errors, or warnings with
---deny-warnings), 2 usage or I/O errors.
+--deny-warnings), 2 usage or I/O errors, 3 an internal error (a bug).
 """
 
 from __future__ import annotations
@@ -59,8 +59,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     k = sub.add_parser("check", help="parse and shape-check; report every error")
     k.add_argument("files", nargs="+")
-    k.add_argument("--format", choices=("text", "json", "sarif"), default="text")
+    k.add_argument("--format", choices=("text", "json", "sarif"), default="text",
+                   help="text (for people, on stderr), json (one object per line) or sarif (SARIF 2.1.0), "
+                        "both on stdout")
     k.add_argument("--deny-warnings", action="store_true", help="exit 1 on warnings too")
+    k.add_argument("--color", choices=("auto", "always", "never"), default="auto",
+                   help="colour the text output (auto: on a terminal, unless NO_COLOR is set)")
     _common(k)
 
     s = sub.add_parser("summary", help="per-layer table: name, kind, output shape, parameters")
@@ -76,6 +80,13 @@ def main(argv=None) -> int:
         return {"compile": cmd_compile, "check": cmd_check, "summary": cmd_summary}[args.cmd](args)
     except KeyboardInterrupt:
         return 130
+    except Exception as e:  # a bug in nndc, never the input's fault: no traceback unless asked
+        if os.environ.get("NND_BACKTRACE"):
+            raise
+        sys.stderr.write(f"nndc: internal compiler error: {type(e).__name__}: {e}\n"
+                         "this is a bug in nndc; please report it with the input that caused it "
+                         "(NND_BACKTRACE=1 shows where it happened)\n")
+        return 3
 
 
 def _check(args, path):
@@ -94,7 +105,7 @@ def cmd_check(args) -> int:
         res = _check(args, path)
         all_diags.extend(res.diagnostics)
         if args.format == "text":
-            emit(res.diagnostics, res.sources, "text")
+            emit(res.diagnostics, res.sources, "text", colour=args.color)
         if _io_error(res):
             worst = max(worst, 2)
         elif res.errors or (args.deny_warnings and res.diagnostics):

@@ -14,10 +14,11 @@ independent error.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 
-from . import ast
+from . import ast, explain
 from .diagnostics import CompileError, Diagnostic, Label, Span, did_you_mean, error
 from .ir import IR, GraphOutput
 from .layers import REGISTRY, load_all
@@ -27,10 +28,16 @@ from .shapes import Sym, fmt_shape
 from .values import (CALLABLE_LAYERS, POISON, Builtin, BlockVal, Chain, LayerKind, LayerVal, Named,
                      Repeat, Tensor, show, type_name)
 
-MAX_DEPTH = 100          # nested block instances
+MAX_DEPTH = 64           # nested block instances
 MAX_REPEAT = 100_000     # copies in `A * n`
 MAX_LOOP = 100_000       # iterations of one `for`
-MAX_NODES = 2_000_000    # IR nodes in one model
+MAX_NODES = 50_000       # IR nodes in one model
+MAX_STEPS = 500_000      # statements run, layers applied, blocks entered (10 each)
+MAX_LIST = 1_000_000     # items in one list value
+MAX_INT = 2 ** 63 - 1    # the largest integer (ONNX's int64)
+MAX_SYM_TEXT = 2_000     # characters in the opaque parts of one symbolic size
+MAX_WEIGHT_BYTES = 2 ** 31          # one layer's float32 weights (an ONNX file holds 2 GiB)
+MAX_TENSOR_BYTES = 2 ** 36          # one float32 tensor, with every symbolic size 1
 WILDCARD = object()      # `_` in a shape assertion
 
 
@@ -46,6 +53,24 @@ class Definition:
 class ModelInstance:
     inst: ast.ModelInstance
     module: Module
+
+
+class Abort(Exception):
+    """A limit was reached: stop elaborating the model altogether."""
+
+    def __init__(self, diagnostic: Diagnostic):
+        super().__init__(diagnostic.message)
+        self.diagnostic = diagnostic
+
+
+class TooDeep(Exception):
+    """Evaluation ran out of stack at the statement whose span it carries."""
+
+
+def too_deep(span: Span) -> Diagnostic:
+    return Diagnostic("E0119", "this statement nests too deeply to evaluate", span,
+                      help="split deep expressions with `let` or intermediate tensors; "
+                           "long `else if` chains and deeply nested blocks count too")
 
 
 class Env:
@@ -114,12 +139,16 @@ class Frame:
     outputs: list = field(default_factory=list)   # (name, value, span)
     instance: str = ""
     call_span: Span | None = None
+    nested: int = 0                 # inside how many `if`/`for` bodies
 
 
 class Elaborator:
-    def __init__(self, diags: list[Diagnostic]):
+    def __init__(self, diags: list[Diagnostic], sources=None):
         load_all()
         self.diags = diags
+        self.sources = sources        # for quoting source text in explanations
+        self.steps = 0
+        self.callee_span: Span | None = None   # the name in the builtin call being evaluated
         self._seen: set = set()
         self.ir: IR | None = None
         self.used_names: dict[str, Span | None] = {}
@@ -132,12 +161,28 @@ class Elaborator:
         if key in self._seen:
             return
         self._seen.add(key)
+        if d.code != "E0114":   # the cycle says more than the (long) instance path
+            self._where(d)
+        self.diags.append(d)
+
+    def _where(self, d: Diagnostic) -> Diagnostic:
+        """Say which block instance a diagnostic arose in (once)."""
+        if any(n.startswith("in `") for n in d.notes):
+            return d
         for f in reversed(self.frames):
             if f.kind == "block" and f.call_span is not None:
-                d.notes.append(f"in `{f.instance}`, an instance of block `{f.defn.name}` "
+                inst = f.instance if len(f.instance) <= 60 else f.instance[:28] + "..." + f.instance[-28:]
+                d.notes.append(f"in `{inst}`, an instance of block `{f.defn.name}` "
                                f"created at {f.call_span.file}:{f.call_span.line}:{f.call_span.column}")
                 break
-        self.diags.append(d)
+        return d
+
+    def _step(self, span: Span) -> None:
+        self.steps += 1
+        if self.steps > MAX_STEPS:
+            raise Abort(self._where(Diagnostic(
+                "E0119", f"elaboration takes more than {MAX_STEPS:,} steps", span,
+                help="loops, repetitions or recursive blocks multiply beyond any real model; check their counts")))
 
     @property
     def frame(self) -> Frame:
@@ -183,6 +228,9 @@ class Elaborator:
                     v = self.eval(item.value, genv)
                 except CompileError as e:
                     self.report(e.diagnostic)
+                    v = POISON
+                except RecursionError:
+                    self.report(too_deep(item.span))
                     v = POISON
                 env.vars[item.name] = v
                 own[item.name] = v
@@ -284,7 +332,14 @@ class Elaborator:
             self.report(e.diagnostic)
             self.frames.pop()
             return self.ir
-        self.run_body(defn.body, env)
+        try:
+            self.run_body(defn.body, env)
+        except Abort as e:
+            self.report(e.diagnostic)
+            del self.frames[1:]
+        except TooDeep as e:
+            self.report(too_deep(e.args[0]))
+            del self.frames[1:]
         self.frames.pop()
         if not frame.outputs and not any(d.is_error for d in self.diags):
             self.report(Diagnostic("E0121", f"model `{defn.name}` has no output", defn.name_span,
@@ -305,11 +360,19 @@ class Elaborator:
                 self.report(e.diagnostic)
                 for n in _targets(s):
                     env.vars[n] = POISON
+            except RecursionError:
+                # Deep nesting (expressions, `else if` chains, blocks) ran out of
+                # Python stack here, at the innermost statement; say so from the
+                # top, where there is stack to spare.
+                raise TooDeep(s.span) from None
 
     def run_stmt(self, s, env: Env) -> None:
+        self._step(s.span)
         f = self.frame
         if isinstance(s, ast.Assign):
-            self._bind(s.names, self.eval(s.value, env), env, s.value.span)
+            v = self.eval(s.value, env)
+            self._bind(s.names, v, env, s.value.span)
+            self._record_bindings(s, v)
         elif isinstance(s, ast.Input):
             self._input(s, env)
         elif isinstance(s, ast.Output):
@@ -323,8 +386,10 @@ class Elaborator:
                     raise self._unknown(n, s.span, env) from None
                 if v is not POISON and not isinstance(v, Tensor):
                     raise error("E0121", f"output `{n}` must be a tensor; it is {show(v)}", s.span)
-                if any(o[0] == n for o in f.outputs):
-                    raise error("E0108", f"output `{n}` is declared twice", s.span)
+                first = next((o for o in f.outputs if o[0] == n), None)
+                if first is not None:
+                    raise error("E0108", f"output `{n}` is declared twice", s.span,
+                                labels=[Label(first[2], "first declared here")])
                 f.outputs.append((n, v, s.span))
         elif isinstance(s, ast.Let):
             env.vars[s.name] = self.eval(s.value, env)
@@ -337,10 +402,14 @@ class Elaborator:
             if not isinstance(c, bool):
                 raise self._undecidable(c, s.cond.span) if isinstance(c, Sym) else \
                     error("E0117", f"a condition must be true or false; got {show(c)}", s.cond.span)
-            if c:
-                self.run_body(s.then, env)
-            elif s.orelse is not None:
-                self.run_body(s.orelse, env)
+            f.nested += 1
+            try:
+                if c:
+                    self.run_body(s.then, env)
+                elif s.orelse is not None:
+                    self.run_body(s.orelse, env)
+            finally:
+                f.nested -= 1
         elif isinstance(s, ast.For):
             lo, hi = self.eval(s.start, env), self.eval(s.stop, env)
             for v, node in ((lo, s.start), (hi, s.stop)):
@@ -349,12 +418,38 @@ class Elaborator:
                 if not _is_int(v):
                     raise error("E0117", f"a range bound must be an integer; got {show(v)}", node.span)
             if hi - lo > MAX_LOOP:
-                raise error("E0119", f"this loop would run {hi - lo} times; the limit is {MAX_LOOP}", s.span)
-            for i in range(lo, hi):
-                env.vars[s.var] = i
-                self.run_body(s.body, env)
+                raise error("E0119", f"this loop would run {hi - lo:,} times; the limit is {MAX_LOOP:,}",
+                            s.start.span.to(s.stop.span))
+            f.nested += 1
+            try:
+                for i in range(lo, hi):
+                    env.vars[s.var] = i
+                    self.run_body(s.body, env)
+            finally:
+                f.nested -= 1
         else:
             raise error("E0122", "this statement is not allowed here", s.span)
+
+    def _record_bindings(self, s: ast.Assign, v) -> None:
+        """Remember which tensor each assigned name holds (for W0003)."""
+        vals = [v] if len(s.names) == 1 else list(v) if isinstance(v, (tuple, list)) else []
+        bindings = self.ir.meta.setdefault("bindings", [])
+        for name, val, span in zip(s.names, vals, self._name_spans(s)):
+            if isinstance(val, Tensor):
+                bindings.append((name, val.node, val.port, span))
+
+    def _name_spans(self, s: ast.Assign) -> list[Span]:
+        """Where each target name of an assignment is written."""
+        line = self.sources.line(s.span.file, s.span.line) if self.sources is not None else None
+        spans, col = [], s.span.column
+        for name in s.names:
+            m = re.compile(rf"\b{re.escape(name)}\b").search(line, col - 1) if line else None
+            if m is None:
+                spans.append(Span(s.span.file, s.span.line, col, s.span.line, col + len(name)))
+            else:
+                spans.append(Span(s.span.file, s.span.line, m.start() + 1, s.span.line, m.end() + 1))
+                col = m.end() + 1
+        return spans
 
     def _bind(self, names: list[str], v, env: Env, span: Span) -> None:
         if len(names) == 1:
@@ -366,12 +461,16 @@ class Elaborator:
             return
         if not isinstance(v, (tuple, list)) or len(v) != len(names):
             got = f"{len(v)} values" if isinstance(v, (tuple, list)) else show(v)
-            raise error("E0116", f"{len(names)} names to unpack, but the value is {got}", span)
+            raise error("E0116", f"{len(names)} names to unpack, but the right side gives {got}", span)
         for n, x in zip(names, v):
             env.vars[n] = x
 
     def _input(self, s: ast.Input, env: Env) -> None:
         f = self.frame
+        if f.nested:
+            raise error("E0122", "`input` cannot be inside `if` or `for`", s.span,
+                        help="declare every input at the top of the model or block; "
+                             "a model's or block's inputs do not depend on its parameters")
         if f.kind == "model":
             if s.shape is None:
                 raise error("E0121", f"model input `{s.name}` needs a shape", s.span,
@@ -380,6 +479,9 @@ class Elaborator:
             if shape is POISON:
                 env.vars[s.name] = POISON
                 return
+            big = _too_big(shape)
+            if big:
+                raise error("E0119", f"input `{s.name}` is {big}", s.shape.span)
             n = self.ir.add_node("Input", s.name, Attrs(kind="Input", name=s.name), [shape], s.span)
             if s.name in self.used_names:
                 raise error("E0108", f"`{s.name}` is declared twice", s.span)
@@ -445,7 +547,12 @@ class Elaborator:
         return m(n, env, symbolic)
 
     def _e_Literal(self, n, env, sym):
-        return n.value
+        if isinstance(n.value, ast.HugeNumber):
+            t = str(n.value)
+            what = f"the integer {t[:12]}... ({len(t)} digits)" if t.isdigit() else f"the number {t[:20]}"
+            raise error("E0123", f"{what} is too large", n.span,
+                        help="sizes and counts must fit a signed 64-bit integer")
+        return self._in_range(n.value, n.span)
 
     def _e_Name(self, n, env, sym):
         try:
@@ -464,12 +571,16 @@ class Elaborator:
     def _e_TupleExpr(self, n, env, sym):
         return tuple(self.eval(i, env, sym) for i in n.items)
 
+    def _seq_limit(self, length: int, span: Span) -> None:
+        if length > MAX_LIST:
+            raise error("E0119", f"this would make a sequence of {length:,} items; the limit is {MAX_LIST:,}", span)
+
     def _e_Neg(self, n, env, sym):
         v = self.eval(n.operand, env, sym)
         if v is POISON:
             return v
         if isinstance(v, (int, float, Sym)) and not isinstance(v, bool):
-            return -v
+            return self._in_range(-v, n.span)
         raise error("E0117", f"cannot negate {show(v)}", n.span)
 
     def _e_Not(self, n, env, sym):
@@ -511,13 +622,43 @@ class Elaborator:
         raise error("E0117", f"cannot compare {show(a)} with {show(b)} using `{n.op}`", n.span)
 
     def _e_BinOp(self, n, env, sym):
+        return self._in_range(self._binop(n, env, sym), n.span)
+
+    def _in_range(self, v, span: Span):
+        """Numbers stay within int64 and finite floats; symbolic sizes and
+        sequences stay small (a loop must not grow them without bound)."""
+        if isinstance(v, bool):
+            return v
+        if isinstance(v, int):
+            if -MAX_INT - 1 <= v <= MAX_INT:
+                return v
+            shown = str(v) if abs(v) < 10 ** 30 else f"a number of {len(str(abs(v)))} digits" \
+                if abs(v) < 10 ** 4000 else "a number of thousands of digits"
+            raise error("E0123", f"integer overflow: {shown} does not fit a signed 64-bit integer", span,
+                        help="sizes and counts must stay within -2^63 .. 2^63 - 1")
+        if isinstance(v, float):
+            if math.isfinite(v):
+                return v
+            raise error("E0123", "this number is too large for a float", span)
+        if isinstance(v, Sym):
+            coeffs = list(v.terms.values()) + [v.const]
+            if any(not -MAX_INT - 1 <= c <= MAX_INT for c in coeffs):
+                raise error("E0123", "integer overflow in a symbolic size", span)
+            if sum(len(a) for a in v.terms) > MAX_SYM_TEXT:
+                raise error("E0119", f"this symbolic size has grown too complex to track "
+                            f"(more than {MAX_SYM_TEXT} characters)", span,
+                            help="give the model's input concrete sizes, or simplify the arithmetic on them")
+        return v
+
+    def _binop(self, n, env, sym):
         a, b = self.eval(n.left, env, sym), self.eval(n.right, env, sym)
         if a is POISON or b is POISON:
             return POISON
         op = n.op
         if isinstance(a, Tensor) and isinstance(b, Tensor) and op in ("+", "-", "*"):
             kind = {"+": "Add", "-": "Sub", "*": "Mul"}[op]
-            return self.apply_layer(self.make_layer(kind, [], {}, n.span), [a, b], None, n.span)[0]
+            return self.apply_layer(self.make_layer(kind, [], {}, n.span), [a, b], None, n.span,
+                                    primary=n.op_span)[0]
         if op == "*" and isinstance(a, CALLABLE_LAYERS + (Definition,)) and _is_int(b):
             return self._repeat(a, b, n.right.span, n.span)
         if op == "*" and isinstance(b, CALLABLE_LAYERS + (Definition,)) and _is_int(a):
@@ -548,8 +689,10 @@ class Elaborator:
                     raise self._undecidable(a if isinstance(a, Sym) else b, n.span)
                 return a / b
         if op == "+" and type(a) is type(b) and isinstance(a, (list, tuple, str)):
+            self._seq_limit(len(a) + len(b), n.span)
             return a + b
         if op == "*" and isinstance(a, (list, tuple)) and _is_int(b):
+            self._seq_limit(len(a) * max(b, 0), n.span)
             return a * b
         raise error("E0117", f"cannot apply `{op}` to {type_name(a)} and {type_name(b)}", n.op_span,
                     labels=[Label(n.left.span, show(a)), Label(n.right.span, show(b))])
@@ -558,7 +701,7 @@ class Elaborator:
         if count < 0:
             raise error("E0107", f"a repetition count cannot be negative; got {count}", count_span)
         if count > MAX_REPEAT:
-            raise error("E0119", f"{count} repetitions; the limit is {MAX_REPEAT}", count_span)
+            raise error("E0119", f"{count:,} repetitions; the limit is {MAX_REPEAT:,}", count_span)
         return Repeat(f, count, span)
 
     def _e_Attribute(self, n, env, sym):
@@ -616,37 +759,56 @@ class Elaborator:
         if isinstance(f, Definition):
             return BlockVal(f.defn, f.module, self._bind_params(f.defn, pos, kw, n.span, env), n.span)
         if isinstance(f, Builtin):
+            self.callee_span = n.func.span
             return f.fn(pos, kw, n.span)
         raise error("E0117", f"{show(f)} cannot be called", n.func.span)
 
     def _e_Pipe(self, n, env, sym):
-        v = self.eval(n.source, env)
+        # Each stage is evaluated and applied on its own: a failing stage is
+        # reported and poisons what follows, but the stages after it are still
+        # evaluated, so that their own mistakes are reported in the same run.
+        v = self._recover(lambda: self.eval(n.source, env))
         for st in n.stages:
-            f = self.eval(st.expr, env)
-            if st.name is not None:
-                f = Named(f, self._layer_name(st.name, env), st.span)
+            f = self._recover(lambda: self._stage(st, env))
             if v is POISON or f is POISON or (isinstance(f, Named) and f.item is POISON):
                 v = POISON
                 continue
-            inner = f.item if isinstance(f, Named) else f
-            if not isinstance(inner, CALLABLE_LAYERS + (Definition,)):
-                hint = None
-                if isinstance(inner, Tensor):
-                    hint = "a stage after `->` is a layer or a block; to combine tensors use `+`, `*` or `concat(...)`"
-                raise error("E0117", f"{show(inner)} is not a layer, so it cannot follow `->`", st.expr.span,
-                            help=hint)
-            if isinstance(v, Tensor) or (isinstance(v, (tuple, list)) and v and all(isinstance(x, Tensor) for x in v)):
-                xs = [v] if isinstance(v, Tensor) else list(v)
-                out = self.apply(f, xs, self.frame.names, st.span)
-                v = out[0] if len(out) == 1 else tuple(out)
-            elif isinstance(v, CALLABLE_LAYERS + (Definition,)):
-                items = v.items if isinstance(v, Chain) else [v]
-                v = Chain(items + [f], n.span)
-            elif isinstance(v, (tuple, list)) and any(x is POISON for x in v):
-                v = POISON
-            else:
-                raise error("E0117", f"`->` needs a tensor or a layer on its left; got {show(v)}", n.source.span)
+            v = self._recover(lambda: self._pipe_step(v, f, st, n))
         return v
+
+    def _recover(self, fn):
+        try:
+            return fn()
+        except CompileError as e:
+            self.report(e.diagnostic)
+            return POISON
+
+    def _stage(self, st: ast.Stage, env: Env):
+        f = self.eval(st.expr, env)
+        if st.name is not None:
+            f = Named(f, self._layer_name(st.name, env), st.span)
+        inner = f.item if isinstance(f, Named) else f
+        if inner is not POISON and not isinstance(inner, CALLABLE_LAYERS + (Definition,)):
+            hint = None
+            if isinstance(inner, Tensor):
+                hint = "a stage after `->` is a layer or a block; to combine tensors use `+`, `*` or `concat(...)`"
+            elif isinstance(inner, Builtin):
+                hint = f"`{inner.name}` is a function: call it on tensors, e.g. `{inner.name}(a, b)`"
+            raise error("E0117", f"{show(inner)} is not a layer, so it cannot follow `->`", st.expr.span,
+                        help=hint)
+        return f
+
+    def _pipe_step(self, v, f, st: ast.Stage, n: ast.Pipe):
+        if isinstance(v, Tensor) or (isinstance(v, (tuple, list)) and v and all(isinstance(x, Tensor) for x in v)):
+            xs = [v] if isinstance(v, Tensor) else list(v)
+            out = self.apply(f, xs, self.frame.names, st.span)
+            return out[0] if len(out) == 1 else tuple(out)
+        if isinstance(v, CALLABLE_LAYERS + (Definition,)):
+            items = v.items if isinstance(v, Chain) else [v]
+            return Chain(items + [f], n.span)
+        if isinstance(v, (tuple, list)) and any(x is POISON for x in v):
+            return POISON
+        raise error("E0117", f"`->` needs a tensor or a layer on its left; got {show(v)}", n.source.span)
 
     def _layer_name(self, ln: ast.LayerName, env: Env) -> str:
         if ln.parts is not None:
@@ -677,8 +839,8 @@ class Elaborator:
         params = spec.params
         if len(pos) > len(params):
             extra_span = pos[len(params)][1]
-            raise error("E0105", f"`{kind}` takes at most {len(params)} argument"
-                        f"{'s' * (len(params) != 1)}; got {len(pos)}", extra_span,
+            takes = f"at most {len(params)} argument{'s' * (len(params) != 1)}" if params else "no arguments"
+            raise error("E0105", f"`{kind}` takes {takes}; got {len(pos)}", extra_span,
                         help=("its parameters are " + ", ".join(f"`{p.name}`" for p in params)) if params
                         else f"`{kind}` has no parameters; write it without parentheses")
         args, spans = {}, {}
@@ -702,12 +864,24 @@ class Elaborator:
                 except ArgTypeError as e:
                     raise error("E0106", str(e), spans[p.name]) from None
             elif p.default is REQUIRED:
+                required = ", ".join(q.name for q in params if q.default is REQUIRED)
                 raise error("E0104", f"`{kind}` needs `{p.name}`", span,
-                            help=f"for example `{kind}({', '.join(q.name for q in params if q.default is REQUIRED)})`"
-                            f"{(' — ' + p.doc) if p.doc else ''}")
+                            help=f"write `{kind}({required})`" + (f"; `{p.name}` is {p.doc}" if p.doc else ""))
             else:
                 out[p.name] = p.default
+        self._validate(kind, spec, out, spans, span)
         return LayerVal(kind, spec, out, spans, span)
+
+    def _validate(self, kind: str, spec, args: dict, spans: dict, span: Span) -> None:
+        """A layer's argument checks that need no input shape run as soon as
+        it is written, so they are reported even where its input failed."""
+        a = Attrs(args)
+        a.kind, a.variant, a.name, a.weights = kind, spec.names[kind], kind, {}
+        try:
+            spec.validate(a)
+        except ShapeError as e:
+            raise CompileError(Diagnostic(e.code, e.message, spans.get(e.arg, span) if e.arg else span,
+                                          help=e.help, notes=list(e.notes))) from None
 
     def _bind_params(self, defn: ast.Definition, pos, kw, span: Span, env: Env, partial=False) -> dict:
         params = defn.params
@@ -780,13 +954,18 @@ class Elaborator:
             return xs
         raise error("E0117", f"{show(f)} is not a layer", span)
 
-    def apply_layer(self, lv: LayerVal, xs: list, explicit: str | None, span: Span) -> list:
+    def apply_layer(self, lv: LayerVal, xs: list, explicit: str | None, span: Span,
+                    primary: Span | None = None) -> list:
+        """Add one layer node; its shape rule runs now. `primary` is where a
+        shape error points (the operator of `a + b`; by default the call)."""
         spec = lv.spec
         if spec.n_inputs is not None and len(xs) != spec.n_inputs:
             raise error("E0115", f"`{lv.name}` takes {spec.n_inputs} input tensor"
                         f"{'s' * (spec.n_inputs != 1)}; got {len(xs)}", lv.span)
-        if self.ir.g.number_of_nodes() >= MAX_NODES:
-            raise error("E0119", f"the model has more than {MAX_NODES} layers", span)
+        self._step(span)
+        if self.ir.node_count() >= MAX_NODES:
+            raise Abort(self._where(Diagnostic("E0119", f"the model has more than {MAX_NODES:,} layers", span,
+                                               help="a repetition or loop count is probably larger than meant")))
         name = self.frame.names.name(explicit, lv.name.lower(), span)
         a = Attrs(lv.args)
         a.kind, a.variant, a.name, a.weights = lv.name, spec.names[lv.name], name, {}
@@ -795,29 +974,125 @@ class Elaborator:
         else:
             try:
                 shapes = spec.infer(a, [x.shape for x in xs])
+                self._check_sizes(a, shapes, lv.span)
             except ShapeError as e:
-                where = lv.arg_spans.get(e.arg, lv.span) if e.arg else lv.span
-                labels = []
-                if e.code in ("E0301", "E0302"):
-                    labels = [Label(x.span, fmt_shape(x.shape)) for x in xs if x.span.file == where.file]
-                d = Diagnostic(e.code, e.message, where, labels, e.help, list(e.notes))
-                self.report(d)
+                self.report(self._shape_diagnostic(e, lv, xs, primary))
                 shapes = [None] * spec.n_outputs(a)
+                a.weights = {}
         n = self.ir.add_node(lv.name, name, a, shapes, lv.span, [(x.node, x.port) for x in xs])
         return [Tensor(n, i, s, lv.span) for i, s in enumerate(shapes)]
+
+    def _shape_diagnostic(self, e: ShapeError, lv: LayerVal, xs: list, primary: Span | None) -> Diagnostic:
+        """A shape rule's complaint, located and explained from the IR."""
+        where = lv.arg_spans.get(e.arg, lv.span) if e.arg else (primary or lv.span)
+        labels, notes, help = [], list(e.notes), e.help
+        if e.code in ("E0301", "E0302"):
+            labels = [Label(x.span, fmt_shape(x.shape)) for x in xs]
+            if e.code == "E0301" and len(xs) == 2:
+                help = self._residual_help(xs) or help
+            dims = [e.dim] if e.dim is not None else _differing_dims(xs)
+            for d in dims[:1]:
+                if e.code == "E0301" and d == 1:
+                    continue
+                more, note = explain.divergence(self.ir, xs, d, self.snippet, where.file)
+                labels += [l for l in more if l.span != where]
+                if note:
+                    notes.append(note)
+        elif e.code == "E0304" and e.dim is not None and xs:
+            note = explain.shrink_note(self.ir, xs[0], e.dim, f"`{self.snippet(lv.span) or lv.name}` (line "
+                                       f"{lv.span.line})", _final_size(e.message), self.snippet, where.file)
+            if note:
+                notes.append(note)
+        elif e.code == "E0305":
+            for x in xs:
+                dims = [x.shape[e.dim]] if e.dim is not None and e.dim < len(x.shape) else x.shape[1:]
+                for dim in dims:
+                    labels += [l for l in explain.symbol_origins(self.ir, dim) if l not in labels]
+            labels = labels[:3]
+        labels = [l for l in labels if l.span is not None]
+        return Diagnostic(e.code, e.message, where, labels, help, notes)
+
+    def _residual_help(self, xs: list) -> str | None:
+        """`a + b` with different channels: project the narrower side."""
+        (a, b) = (x.shape for x in xs)
+        if len(a) != len(b) or len(a) < 3 or a[1] == b[1] or a[0] != b[0]:
+            return None
+        if not all(isinstance(d, int) for d in a[1:] + b[1:]):
+            return None
+        wide, narrow = (0, 1) if a[1] > b[1] else (1, 0)
+        sw, sn = xs[wide].shape, xs[narrow].shape
+        strides = []
+        for dw, dn in zip(sw[2:], sn[2:]):
+            # A 1x1 convolution with stride s makes (dn - 1) // s + 1.
+            s_ = next((k for k in range(1, 65) if (dn - 1) // k + 1 == dw), None)
+            if s_ is None:
+                return None
+            strides.append(s_)
+        d = len(sw) - 2
+        conv = {1: "Conv1d", 2: "Conv2d", 3: "Conv3d"}.get(d)
+        if conv is None:
+            return None
+        stride = ""
+        if any(s != 1 for s in strides):
+            stride = f", stride = {strides[0] if len(set(strides)) == 1 else tuple(strides)}"
+        who = self._source_name(xs[narrow])
+        side = "left" if narrow == 0 else "right"
+        what = f"`{who}`" if who else f"the {side} side"
+        fix = f"-> {conv}({sw[1]}, 1{stride}, bias = false) -> BatchNorm"
+        spatial = "" if not stride else \
+            f" and so do the spatial sizes ({'x'.join(map(str, sn[2:]))} vs {'x'.join(map(str, sw[2:]))})"
+        head = f"channels differ ({sw[1]} vs {sn[1]}){spatial}; project {what} with a 1x1 convolution:\n"
+        if not who:
+            return head + f"`{fix}`"
+        defn = self.frame.defn if self.frames else None
+        inputs = {st.name for st in defn.body if isinstance(st, ast.Input)} if defn is not None else set()
+        if who in inputs:   # do not overwrite an input the other path reads too
+            return head + f"`skip = {who} {fix}`, and add `skip` instead of `{who}`"
+        return head + f"`{who} = {who} {fix}`"
+
+    def _source_name(self, t: Tensor) -> str | None:
+        """The variable name a tensor was written as, if it was a plain name."""
+        text = self.snippet(t.span)
+        return text if text and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", text) else None
+
+    def snippet(self, span: Span | None) -> str | None:
+        """The source text of a one-line span (short ones only), for messages."""
+        if span is None or self.sources is None or span.line != span.end_line:
+            return None
+        line = self.sources.line(span.file, span.line)
+        if not line:
+            return None
+        text = line[span.column - 1:span.end_column - 1].strip()
+        return text if 0 < len(text) <= 60 else None
+
+    def _check_sizes(self, a, shapes, span: Span) -> None:
+        """Refuse absurd sizes before anything is allocated."""
+        total = 0
+        for w in (a.get("weights") or {}).values():
+            total += w.size
+        if total * 4 > MAX_WEIGHT_BYTES:
+            raise ShapeError("E0119", f"`{a.kind}` would need {_bytes(total * 4)} of float32 weights "
+                             f"({total:,} values); the limit is {_bytes(MAX_WEIGHT_BYTES)}",
+                             help="an ONNX file cannot hold more than 2 GiB; check the sizes given to this layer")
+        for s in shapes:
+            msg = _too_big(s)
+            if msg:
+                raise ShapeError("E0119", f"`{a.kind}` would make {msg}",
+                                 help="check the sizes given to this layer and to the model's inputs")
 
     def instantiate(self, bv: BlockVal, xs: list, names: NameScope, explicit, span: Span) -> list:
         defn = bv.defn
         if len(self.frames) > MAX_DEPTH:
-            chain = " -> ".join(f.defn.name for f in self.frames if f.defn is not None and f.kind == "block")
-            raise error("E0114", f"blocks nest more than {MAX_DEPTH} deep; `{defn.name}` is probably recursive",
-                        bv.span, help=f"the chain of blocks: {chain[:300]}")
+            # Stop the whole model: every level above would try again (a block
+            # that recurses twice would otherwise take 2^depth attempts).
+            raise Abort(self._too_deep(bv).diagnostic)
         if defn.kind == "model":
             raise error("E0117", f"`{defn.name}` is a model; only blocks can be used as layers", bv.span)
         n_inputs = sum(isinstance(s, ast.Input) for s in defn.body)
         if n_inputs != len(xs):
             raise error("E0115", f"block `{defn.name}` takes {n_inputs} input tensor{'s' * (n_inputs != 1)}; "
                         f"got {len(xs)}", bv.span)
+        self.steps += 9   # entering a block costs more than a statement
         inst = names.name(explicit, _snake(defn.name), span)
         genv = bv.module.env["__env__"]
         frame = Frame("block", defn, NameScope(self, inst), actuals=list(xs), instance=inst, call_span=bv.span)
@@ -853,7 +1128,7 @@ class Elaborator:
                 if len(xs) < 2 and kind != "Concat":
                     raise error("E0115", f"`{kind.lower()}` needs at least two tensors", span)
                 lv = self.make_layer(kind, [], axis_kw, span)
-                return self.apply_layer(lv, xs, None, span)[0]
+                return self.apply_layer(lv, xs, None, span, primary=self.callee_span)[0]
             return fn
 
         def split(pos, kw, span):
@@ -889,18 +1164,128 @@ class Elaborator:
 
     # ------------------------------------------------------------ errors
     def _unknown(self, name: str, span: Span, env: Env, callable: bool = False) -> CompileError:
+        layers, defs, funcs, values = [], [], [], []
+        for k in env.names():
+            if k.startswith("__"):
+                continue
+            try:
+                v = env.lookup(k)
+            except KeyError:
+                continue
+            (layers if isinstance(v, LayerKind) else defs if isinstance(v, (Definition, ModelInstance))
+             else funcs if isinstance(v, Builtin) else values).append(k)
+        later = self._defined_later(name, span)
         if callable or name[:1].isupper():
-            cands = [k for k, v in self.builtins.items() if isinstance(v, LayerKind)] + \
-                    [k for k in env.names() if k[:1].isupper()]
-            alt = did_you_mean(name, cands)
-            return error("E0102", f"unknown layer or block `{name}`", span,
-                         help=f"did you mean `{alt}`?" if alt else None)
-        alt = did_you_mean(name, [k for k in env.names() if not k.startswith("__")])
-        return error("E0101", f"unknown name `{name}`", span, help=f"did you mean `{alt}`?" if alt else None)
+            alt = did_you_mean(name, layers + defs + (funcs if callable else []))
+            what = "function, layer or block" if callable and name[:1].islower() else "layer or block"
+            help = f"did you mean `{alt}`?" if alt else None
+            if alt is None:
+                where = _std_definer(name)
+                if where:
+                    help = f"`{name}` is defined in the standard library; add `import std.{where}`"
+            if later:
+                help = f"`{name}` is defined later, on line {later.line}; definitions are read top to bottom"
+            return error("E0102", f"unknown {what} `{name}`", span, help=help)
+        alt = did_you_mean(name, values) or did_you_mean(name, layers + defs)
+        help = f"did you mean `{alt}`?" if alt else None
+        if later is not None:
+            help = (f"`{name}` is assigned later, on line {later.line}; a model is read top to bottom, "
+                    f"so a tensor must be made before it is used")
+        return error("E0101", f"unknown name `{name}`", span, help=help)
+
+    def _defined_later(self, name: str, span: Span) -> Span | None:
+        """Where the current model or block assigns `name` after `span`."""
+        if not self.frames or self.frame.defn is None:
+            return None
+        stack = list(self.frame.defn.body)
+        while stack:
+            st = stack.pop()
+            if isinstance(st, ast.If):
+                stack += list(st.then) + list(st.orelse or [])
+            elif isinstance(st, ast.For):
+                stack += list(st.body)
+            elif name in _targets(st) and st.span.file == span.file and (
+                    (st.span.line, st.span.column) > (span.line, span.column)):
+                return st.span
+        return None
+
+    def _too_deep(self, bv: BlockVal) -> CompileError:
+        blocks = [f.defn.name for f in self.frames if f.kind == "block" and f.defn is not None]
+        cycle = None
+        for i, name in enumerate(blocks):
+            if name in blocks[i + 1:]:
+                j = blocks.index(name, i + 1)
+                cycle = blocks[i:j + 1]
+                break
+        if cycle is not None:
+            msg = (f"block `{cycle[0]}` instantiates itself" if len(cycle) == 2 else
+                   f"blocks `{cycle[0]}` and `{cycle[1]}` instantiate each other" if len(cycle) == 3 else
+                   f"blocks {', '.join(f'`{c}`' for c in cycle[:-1])} instantiate each other")
+            return error("E0114", f"{msg} more than {MAX_DEPTH} levels deep", bv.span,
+                         help="a recursive block needs a condition that stops it soon enough, e.g. "
+                              "`if depth > 0 { ... }` with a smaller `depth` each time",
+                         notes=["the cycle: " + " -> ".join(cycle)])
+        return error("E0114", f"blocks nest more than {MAX_DEPTH} deep", bv.span,
+                     notes=["the blocks: " + " -> ".join(blocks[:8]) + (" -> ..." if len(blocks) > 8 else "")])
 
     def _undecidable(self, s, span: Span) -> CompileError:
+        labels = explain.symbol_origins(self.ir, s)[:3] if self.ir is not None else []
         return error("E0305", f"this depends on the symbolic size `{s}`, which is not known at compile time",
-                     span, help="give the dimension a number in the model's input shape")
+                     span, labels=labels, help="give the dimension a number in the model's input shape")
+
+
+def _std_definer(name: str) -> str | None:
+    """The standard-library module that defines `name`, if one does (read
+    only when an unknown name needs explaining)."""
+    try:
+        from .loader import _read_std, list_std
+        for mod in list_std():
+            if re.search(rf"^\s*(block|model)\s+{re.escape(name)}\b", _read_std(mod), re.M):
+                return mod
+    except Exception:  # a missing or unreadable stdlib only loses the hint
+        return None
+    return None
+
+
+def _differing_dims(xs: list) -> list[int]:
+    shapes = [x.shape for x in xs]
+    r = len(shapes[0])
+    if any(len(s) != r for s in shapes):
+        return []
+    return [d for d in range(r) if len({s[d] for s in shapes}) > 1]
+
+
+def _final_size(message: str):
+    m = re.search(r"of size (-?\d+)", message)
+    return int(m.group(1)) if m else "?"
+
+
+def _bytes(n: int) -> str:
+    for unit, k in (("TiB", 2 ** 40), ("GiB", 2 ** 30), ("MiB", 2 ** 20), ("KiB", 2 ** 10)):
+        if n >= k:
+            return f"{n / k:,.1f} {unit}"
+    return f"{n} bytes"
+
+
+def _too_big(shape) -> str | None:
+    """A message if a float32 tensor of this shape needs more than
+    MAX_TENSOR_BYTES even with every symbolic size 1."""
+    if shape is None:
+        return None
+    n = 1
+    for d in shape:
+        if isinstance(d, int):
+            n *= d
+    if n * 4 <= MAX_TENSOR_BYTES:
+        return None
+    open_ = [d for d in shape if not isinstance(d, int)]
+    names = [str(d) for d in open_ if d.is_symbol()]
+    with_ = ""
+    if open_:
+        with_ = (" even with " + ", ".join(f"{x} = 1" for x in dict.fromkeys(names))) if len(names) == len(open_) \
+            else " even with its symbolic sizes 1"
+    return (f"a tensor of shape {fmt_shape(shape)}, which needs {_bytes(n * 4)}" + with_
+            + f"; the limit is {_bytes(MAX_TENSOR_BYTES)}")
 
 
 def _targets(s) -> list[str]:

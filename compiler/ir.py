@@ -13,13 +13,18 @@ Edge data (src -> dst): src_port, dst_port, shape.
 Node ids are integers in creation order, which is a topological order: the
 elaborator only ever reads tensors that already exist. Passes that add nodes
 keep this true by giving new nodes ids from `new_id` and by using `order()`.
+
+networkx costs about 0.2 s to import, more than a whole `nndc check` should
+take, and checking only appends nodes and asks for producers and consumers.
+So the graph is built on first access of `IR.g`: until then `add_node` stages
+nodes and edges in plain dicts, and the helpers below (`node`, `nodes`,
+`inputs_of`, `consumers`, `order`, `node_count`, `layer_count`) answer from
+them. Once `g` has been touched, everything goes through the networkx graph.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-import networkx as nx
 
 
 @dataclass
@@ -34,11 +39,40 @@ class GraphOutput:
 class IR:
     def __init__(self, name: str):
         self.name = name
-        self.g = nx.MultiDiGraph()
+        self._g = None
+        # Staged graph (until `g` is first used): id -> data, and per node the
+        # (other node, src_port, dst_port) of its in- and out-edges.
+        self._nodes: dict[int, dict] | None = {}
+        self._in: dict[int, list] | None = {}
+        self._out: dict[int, list] | None = {}
         self.inputs: list[int] = []
         self.outputs: list[GraphOutput] = []
         self._next = 0
         self.meta: dict = {}
+
+    @property
+    def g(self):
+        """The networkx MultiDiGraph (built from the staged nodes on first use)."""
+        if self._g is None:
+            import networkx as nx
+            g = nx.MultiDiGraph()
+            g.add_nodes_from(self._nodes.items())
+            # key=dst_port: unique per (src, dst) pair, and spares networkx its key search
+            g.add_edges_from((u, v, dp, {"src_port": sp, "dst_port": dp, "shape": self._nodes[u]["shapes"][sp]})
+                             for v, ins in self._in.items() for u, sp, dp in ins)
+            self._g = g
+            self._nodes = self._in = self._out = None
+        return self._g
+
+    @g.setter
+    def g(self, graph) -> None:
+        self._g = graph
+        self._nodes = self._in = self._out = None
+
+    @property
+    def built(self) -> bool:
+        """Whether the networkx graph exists yet (tests and benchmarks ask)."""
+        return self._g is not None
 
     def new_id(self) -> int:
         self._next += 1
@@ -47,40 +81,62 @@ class IR:
     def add_node(self, kind, name, attrs, shapes, span, inputs=()) -> int:
         """Add a node fed by `inputs`, a list of (node, port)."""
         n = self.new_id()
-        self.g.add_node(n, kind=kind, name=name, attrs=attrs, shapes=list(shapes), span=span)
+        data = dict(kind=kind, name=name, attrs=attrs, shapes=list(shapes), span=span)
+        if self._g is not None:
+            self._g.add_node(n, **data)
+            for dst_port, (src, src_port) in enumerate(inputs):
+                self._g.add_edge(src, n, key=dst_port, src_port=src_port, dst_port=dst_port,
+                                 shape=self._g.nodes[src]["shapes"][src_port])
+            return n
+        self._nodes[n] = data
+        self._in[n] = [(src, src_port, dst_port) for dst_port, (src, src_port) in enumerate(inputs)]
+        self._out[n] = []
         for dst_port, (src, src_port) in enumerate(inputs):
-            # key=dst_port: unique per (src, n) pair, and spares networkx its key search
-            self.g.add_edge(src, n, key=dst_port, src_port=src_port, dst_port=dst_port,
-                            shape=self.g.nodes[src]["shapes"][src_port])
+            self._out[src].append((n, src_port, dst_port))
         return n
 
     def node(self, n) -> dict:
-        return self.g.nodes[n]
+        return self._nodes[n] if self._g is None else self._g.nodes[n]
+
+    def nodes(self):
+        """(id, data) of every node, in id order before `g` is built."""
+        return list(self._nodes.items()) if self._g is None else list(self._g.nodes(data=True))
+
+    def node_count(self) -> int:
+        return len(self._nodes) if self._g is None else self._g.number_of_nodes()
 
     def inputs_of(self, n) -> list[tuple[int, int]]:
         """The (node, port) feeding each input port of n, in port order."""
-        ins = sorted((d["dst_port"], u, d["src_port"]) for u, _, d in self.g.in_edges(n, data=True))
+        if self._g is None:
+            return [(u, sp) for u, sp, _ in sorted(self._in[n], key=lambda e: e[2])]
+        ins = sorted((d["dst_port"], u, d["src_port"]) for u, _, d in self._g.in_edges(n, data=True))
         return [(u, p) for _, u, p in ins]
 
     def consumers(self, n, port: int | None = None) -> list[tuple[int, int]]:
         """(node, dst_port) of every use of n's outputs (of one port if given)."""
-        return sorted((v, d["dst_port"]) for _, v, d in self.g.out_edges(n, data=True)
+        if self._g is None:
+            return sorted((v, dp) for v, sp, dp in self._out[n] if port is None or sp == port)
+        return sorted((v, d["dst_port"]) for _, v, d in self._g.out_edges(n, data=True)
                       if port is None or d["src_port"] == port)
 
     def order(self) -> list[int]:
         """Nodes in a deterministic topological order."""
-        return list(nx.lexicographical_topological_sort(self.g))
+        if self._g is None:
+            return sorted(self._nodes)   # ids are creation order, a topological order
+        import networkx as nx
+        return list(nx.lexicographical_topological_sort(self._g))
 
     def redirect(self, n, port: int, new_src, new_port: int) -> None:
         """Make every consumer of (n, port), graph outputs included, read
         (new_src, new_port) instead."""
-        for _, v, k, d in list(self.g.out_edges(n, keys=True, data=True)):
+        g = self.g
+        for _, v, k, d in list(g.out_edges(n, keys=True, data=True)):
             if d["src_port"] == port:
-                self.g.remove_edge(n, v, k)
-                self.g.add_edge(new_src, v, src_port=new_port, dst_port=d["dst_port"], shape=d["shape"])
+                g.remove_edge(n, v, k)
+                g.add_edge(new_src, v, src_port=new_port, dst_port=d["dst_port"], shape=d["shape"])
         for o in self.outputs:
             if o.node == n and o.port == port:
                 o.node, o.port = new_src, new_port
 
     def layer_count(self) -> int:
-        return sum(1 for _, k in self.g.nodes(data="kind") if k != "Input")
+        return sum(1 for _, d in self.nodes() if d["kind"] != "Input")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from functools import lru_cache
 from importlib import resources
 
 from . import ast
@@ -18,6 +19,7 @@ from .diagnostics import CompileError, Diagnostic, Sources, Span, error
 from .parser import ParseError, parse
 
 MAX_FILE_BYTES = 16 * 1024 * 1024
+MAX_IMPORT_DEPTH = 64
 
 
 @dataclass
@@ -41,14 +43,30 @@ class Loader:
     def load_root(self, path: str) -> Module | None:
         self.root_dir = os.path.dirname(os.path.abspath(path))
         try:
-            text = _read(path)
+            data = _read_bytes(path)
         except OSError as e:
             self.diags.append(Diagnostic("E0004", f"cannot read `{path}`: {e.strerror or e}", None))
             return None
-        except UnicodeDecodeError as e:
-            self.diags.append(Diagnostic("E0004", f"`{path}` is not valid UTF-8 (byte {e.start})", None))
+        text = self._decode(data, path)
+        if text is None:
             return None
         return self._load(os.path.abspath(path), path, text)
+
+    def _decode(self, data: bytes, display: str) -> str | None:
+        """UTF-8 text, or None after reporting where the first bad byte is."""
+        try:
+            text = data.decode("utf-8")
+            return text[1:] if text.startswith("\ufeff") else text   # a byte-order mark is no character
+        except UnicodeDecodeError as e:
+            good = data[:e.start].decode("utf-8")
+            line = good.count("\n") + 1
+            col = len(good) - (good.rfind("\n") + 1) + 1
+            # Keep the text for rendering, with the bad bytes replaced.
+            self.sources.add(display, data.decode("utf-8", errors="replace"))
+            self.diags.append(Diagnostic("E0005", f"`{display}` is not valid UTF-8 (byte 0x{data[e.start]:02x})",
+                                         Span(display, line, col, line, col + 1),
+                                         help="save the file as UTF-8"))
+            return None
 
     def load_text(self, text: str, display: str = "<input>") -> Module | None:
         self.root_dir = os.getcwd()
@@ -57,7 +75,7 @@ class Loader:
     def _load(self, key: str, display: str, text: str) -> Module | None:
         self.sources.add(display, text)
         try:
-            program = parse(text, display)
+            program = _parse_cached(text, display)
         except ParseError as e:
             self.diags.append(e.diagnostic)
             program = None
@@ -100,23 +118,45 @@ class Loader:
             raise error("E0111", f"import cycle: {names}", item.span)
         if key in self.modules:
             return self.modules[key]
+        if len(self._stack) >= MAX_IMPORT_DEPTH:
+            raise error("E0119", f"imports nest more than {MAX_IMPORT_DEPTH} files deep", item.span)
         try:
             if key.startswith("std:"):
-                text = _read_std(key[4:])
+                data = _read_std(key[4:]).encode("utf-8")
             else:
-                text = _read(key)
-        except (OSError, FileNotFoundError, ModuleNotFoundError):
-            hint = None
-            if key.startswith("std:"):
-                from difflib import get_close_matches
-                known = list_std()
-                close = get_close_matches(key[4:], known, n=1)
-                hint = f"did you mean `std.{close[0]}`?" if close else \
-                    "the standard library has: " + ", ".join(f"std.{k}" for k in known)
-            raise error("E0110", f"cannot find `{item.module}`", item.span, help=hint) from None
-        except UnicodeDecodeError:
-            raise error("E0004", f"`{item.module}` is not valid UTF-8", item.span) from None
+                data = _read_bytes(key)
+        except IsADirectoryError:
+            raise error("E0004", f"cannot read `{item.module}`: it is a directory", item.span,
+                        help="import a .nnd file") from None
+        except OSError as e:
+            if os.path.exists(key) and not key.startswith("std:"):
+                raise error("E0004", f"cannot read `{item.module}`: {e.strerror or e}", item.span) from None
+            raise self._not_found(item, key) from None
+        except ModuleNotFoundError:
+            raise self._not_found(item, key) from None
+        text = self._decode(data, display)
+        if text is None:
+            self.modules[key] = Module(key, display, None)
+            return None
         return self._load(key, display, text)
+
+    def _not_found(self, item: ast.Import, key: str):
+        hint = None
+        if key.startswith("std:"):
+            from difflib import get_close_matches
+            known = list_std()
+            close = get_close_matches(key[4:], known, n=1)
+            hint = f"did you mean `std.{close[0]}`?" if close else \
+                "the standard library has: " + ", ".join(f"std.{k}" for k in known)
+        return error("E0110", f"cannot find `{item.module}`", item.span, help=hint)
+
+
+@lru_cache(maxsize=64)
+def _parse_cached(text: str, display: str) -> ast.Program:
+    """Parsing is most of a check's time; a process that checks many files
+    (an editor, a test suite) parses each unchanged file, the standard
+    library's above all, once. The syntax tree is never modified."""
+    return parse(text, display)
 
 
 def _inside(path: str, root: str) -> bool:
@@ -126,12 +166,26 @@ def _inside(path: str, root: str) -> bool:
         return False
 
 
-def _read(path: str) -> str:
+def _read_bytes(path: str) -> bytes:
+    """A regular file's bytes (a device, FIFO or socket is refused before it
+    is opened, so that reading cannot hang)."""
+    import stat
+    st = os.stat(path)
+    if stat.S_ISDIR(st.st_mode):
+        raise IsADirectoryError(21, "it is a directory", path)
+    if not stat.S_ISREG(st.st_mode):
+        raise OSError(0, "not a regular file")
+    if st.st_size > MAX_FILE_BYTES:
+        raise OSError(0, f"the file is larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB")
     with open(path, "rb") as f:
         data = f.read(MAX_FILE_BYTES + 1)
     if len(data) > MAX_FILE_BYTES:
-        raise OSError(0, f"file is larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB")
-    return data.decode("utf-8")
+        raise OSError(0, f"the file is larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB")
+    return data
+
+
+def _read(path: str) -> str:
+    return _read_bytes(path).decode("utf-8")
 
 
 def _read_std(name: str) -> str:

@@ -64,7 +64,7 @@ class Sym:
             return Sym.make({a: c * other for a, c in self.terms.items()}, self.const * other)
         if isinstance(other, Sym):
             # A product of symbols is kept as one opaque atom.
-            return Sym.symbol(f"({self})*({other})")
+            return Sym.symbol(f"{_factor(self)}*{_factor(other)}")
         return NotImplemented
 
     __rmul__ = __mul__
@@ -120,6 +120,12 @@ class Sym:
         """A bare name such as `N`, as opposed to an expression."""
         return self.const == 0 and len(self.terms) == 1 and next(iter(self.terms.values())) == 1 \
             and _simple(next(iter(self.terms)))
+
+
+def _factor(s: "Sym") -> str:
+    """A Sym as a factor of a product: in parentheses unless it is one term."""
+    text = str(s)
+    return text if s.const == 0 and len(s.terms) == 1 else f"({text})"
 
 
 def _simple(atom: str) -> bool:

@@ -66,9 +66,10 @@ def window_out(a, spatial, kernel, stride, dilation, pads, ceil_mode=False) -> l
             eff = dl * (k - 1) + 1
             raise ShapeError(
                 "E0304",
-                f"`{a.kind}` makes spatial dimension {i} of size {o}: the input is {w} wide "
-                f"(plus {pb + pe} padding) but the window spans {eff}",
-                help="use a smaller kernel or stride, pad the input, or remove a downsampling layer before it")
+                f"`{a.kind}` would make dimension {i + 2} of size {o}: its input is {w} "
+                f"(plus {pb + pe} padding), but its window spans {eff}",
+                help="use a smaller kernel or stride, pad the input, or remove a downsampling layer before it",
+                dim=i + 2)
         out.append(o)
     return out
 

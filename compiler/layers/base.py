@@ -4,6 +4,8 @@ A layer entry holds everything about it in one place:
   * `names`: the spellings the language accepts, each mapped to a variant
     (e.g. "Conv2d" -> 2, the spatial rank);
   * `params`: its parameters, with types and defaults, in positional order;
+  * `validate(a)` (optional): checks of the arguments that need no input
+    (kernel > 0, 0 <= p < 1), run as soon as the layer is written;
   * `infer(a, ins)`: the shape rule: checks the input shapes and the
     arguments, records the weights it needs in `a.weights`, returns the
     output shapes (raise `ShapeError` for a located diagnostic);
@@ -65,10 +67,11 @@ class ShapeError(Exception):
     (or at argument `arg` when the problem is that argument's value)."""
 
     def __init__(self, code: str, message: str, help: str | None = None, arg: str | None = None,
-                 notes: list[str] | None = None):
+                 notes: list[str] | None = None, dim: int | None = None):
         super().__init__(message)
         self.code, self.message, self.help, self.arg = code, message, help, arg
         self.notes = notes or []
+        self.dim = dim   # the input dimension at fault, when there is one (the elaborator explains it)
 
 
 class Attrs(dict):
@@ -93,6 +96,11 @@ class Layer:
 
     def n_outputs(self, a: Attrs) -> int:
         return 1
+
+    def validate(self, a: Attrs) -> None:
+        """Checks of the arguments alone (ranges, counts), run when the layer
+        is written, before any input is known; raise ShapeError(arg=...).
+        infer runs after it and may assume them."""
 
     def infer(self, a: Attrs, ins: list) -> list:
         raise NotImplementedError

@@ -48,6 +48,17 @@ def _conv_common(a, x, d: int, out_channels: int):
     return (x[0], out_channels) + tuple(out)
 
 
+def _validate_window(a, d: int) -> None:
+    """Kernel, stride, dilation and groups, before any input is known."""
+    for name in ("kernel_size", "stride", "dilation"):
+        positive(a, name, per_dim(a[name], d, name))
+    if a.get("groups", 1) <= 0:
+        raise ShapeError("E0107", f"`groups` must be positive; got {a.groups}", arg="groups")
+    p = a.padding
+    if isinstance(p, int) and p < 0:
+        raise ShapeError("E0107", f"`padding` cannot be negative; got {p}", arg="padding")
+
+
 def _lower_conv(e, a, x):
     pads = onnx_pads(a.pads)
     if a.padding_mode != "zeros" and any(pads):
@@ -110,6 +121,10 @@ class Conv(Layer):
         Case("Conv3d(4, 3, padding = 1, stride = (1, 2, 2))", [[1, 2, 5, 6, 6]]),
     ]
 
+    def validate(self, a):
+        positive(a, "out_channels", a.out_channels)
+        _validate_window(a, a.variant)
+
     def infer(self, a, ins):
         positive(a, "out_channels", a.out_channels)
         return [_conv_common(a, ins[0], a.variant, a.out_channels)]
@@ -134,6 +149,10 @@ class DepthwiseConv(Layer):
              Case("DepthwiseConv2d(3, stride = 2, multiplier = 2, bias = false)", [[1, 3, 8, 8]]),
              Case("DepthwiseConv1d(5, padding = 2)", [[1, 3, 10]]),
              Case("DepthwiseConv3d(3)", [[1, 2, 4, 5, 5]])]
+
+    def validate(self, a):
+        positive(a, "multiplier", a.multiplier)
+        _validate_window(a, a.variant)
 
     def infer(self, a, ins):
         x = ins[0]

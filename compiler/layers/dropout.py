@@ -15,9 +15,13 @@ class Dropout(Layer):
     params = (P("p", "float", 0.5), P("mc", "bool", False), P("seed", "int", 0))
     cases = [Case("Dropout", [[2, 3]]), Case("Dropout(0.2)", [[2, 3, 4, 4]])]
 
-    def infer(self, a, ins):
+    def validate(self, a):
         if not 0.0 <= a.p < 1.0:
-            raise ShapeError("E0107", f"dropout probability must be in [0, 1); got {a.p}", arg="p")
+            raise ShapeError("E0107", f"dropout probability must be in [0, 1); got {a.p}", arg="p",
+                             help="p is the fraction of values dropped; 1 would drop them all")
+
+    def infer(self, a, ins):
+        self.validate(a)
         return [ins[0]]
 
     def lower(self, e, a, ins):

@@ -16,6 +16,9 @@ class Linear(Layer):
     cases = [Case("Linear(7)", [[3, 5]]), Case("Linear(4, bias = false)", [[2, 6]]),
              Case("Linear(3)", [[2, 4, 5]]), Case("Dense(2)", [[3, 4]])]
 
+    def validate(self, a):
+        positive(a, "out_features", a.out_features)
+
     def infer(self, a, ins):
         (x,) = ins
         positive(a, "out_features", a.out_features)

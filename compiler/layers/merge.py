@@ -75,7 +75,7 @@ class Concat(Layer):
                         "E0302", f"cannot concatenate on axis {axis}: dimension {d} differs, "
                         f"{first[d]} in input 0 and {x[d]} in input {i}{diff}",
                         help="every dimension but the concatenation axis must agree; check the pooling, "
-                             "stride and padding of the paths that made these tensors")
+                             "stride and padding of the paths that made these tensors", dim=d)
             total = total + x[axis]
         a.axis_norm = axis
         return [tuple(first[:axis]) + (total,) + tuple(first[axis + 1:])]

@@ -4,8 +4,6 @@ Batch, layer, instance, group and local response normalization, at inference."""
 
 from __future__ import annotations
 
-import numpy as np
-
 from ..shapes import fmt_shape, is_concrete
 from .base import P, Case, Layer, ShapeError, Weight, register
 
@@ -27,6 +25,7 @@ def _affine(e, a, shape, scale: str = "weight", shift: str | None = "bias") -> l
     """The scale and shift inputs of an ONNX normalization: the layer's
     parameters, or constant ones and zeros where it has none (the ONNX ops
     require a scale, and InstanceNormalization a shift)."""
+    import numpy as np   # lowering only: `nndc check` does not import numpy
     if a.weights.get(scale) is not None:
         out = [e.weight(scale)]
     else:
@@ -55,6 +54,9 @@ class BatchNorm(Layer):
               P("eps", "float", 1e-5), P("momentum", "float", 0.1, doc="training only; kept for fidelity"))
     cases = [Case("BatchNorm2d(3)", [[2, 3, 4, 5]]), Case("BatchNorm", [[2, 3, 4, 5]]), Case("BatchNorm1d", [[4, 6]]), Case("BatchNorm1d", [[2, 3, 7]]),
              Case("BatchNorm3d(eps = 1e-3)", [[1, 2, 3, 4, 4]]), Case("BatchNorm2d", [[2, 3, 4, 4]])]
+
+    def validate(self, a):
+        _check_eps(a)
 
     def infer(self, a, ins):
         (x,) = ins

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 
 from ..shapes import is_concrete
 from ._spatial import onnx_pads, resolve_padding, spatial_rank_check, torch_pad, window_out
@@ -75,6 +74,13 @@ def _lower_max(e, a, x):
     return e.op("MaxPool", [x], pads=[0] * (2 * d), **attrs)
 
 
+def _validate(a, d):
+    k = per_dim(a.kernel_size, d, "kernel_size")
+    positive(a, "kernel_size", k)
+    if a.stride is not None:
+        positive(a, "stride", per_dim(a.stride, d, "stride"))
+
+
 _WINDOW = (P("kernel_size", "ints", doc="the window size"), P("stride", "ints?", None),
            P("padding", "padding", 0))
 
@@ -93,6 +99,9 @@ class MaxPool(Layer):
              Case("MaxPool1d(2, stride = 2, padding = [(0, 1)], ceil_mode = true)", [[1, 2, 6]]),
              Case("MaxPool1d(3, stride = 2)", [[2, 3, 11]]),
              Case("MaxPool3d(2)", [[1, 2, 4, 6, 6]])]
+
+    def validate(self, a):
+        _validate(a, a.variant)
 
     def infer(self, a, ins):
         return _window(a, ins[0], a.variant)
@@ -123,6 +132,9 @@ class AvgPool(Layer):
              Case("AvgPool1d(4, stride = 2)", [[2, 3, 11]]),
              Case("AvgPool3d(2, stride = 1)", [[1, 2, 3, 4, 4]])]
 
+    def validate(self, a):
+        _validate(a, a.variant)
+
     def infer(self, a, ins):
         out = _window(a, ins[0], a.variant)
         if any(b != e for b, e in a.pads):
@@ -145,6 +157,7 @@ class AvgPool(Layer):
         y = e.op("AveragePool", ins, pads=onnx_pads(pads), **attrs)
         if not a.count_include_pad:
             return [y]
+        import numpy as np   # lowering only: `nndc check` does not import numpy
         scale = np.ones((1, 1) + tuple(a.out_spatial), dtype=np.float32)
         for i, (w, o, k, s, (pb, pe)) in enumerate(zip(a.in_spatial, a.out_spatial, a.kernel, a.strides,
                                                        a.pads)):

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
 from ..shapes import fmt_shape, is_concrete
 from .base import P, Case, Layer, ShapeError, per_dim, register
 
@@ -19,6 +17,7 @@ def _onnx_sizes(w: int, s: float) -> set:
     """The output sizes ONNX tools compute for Resize by scale s: onnx shape
     inference floors w * s with s as a float32 widened to double; onnxruntime
     multiplies in float32."""
+    import numpy as np   # only for models with Upsample: `nndc check` stays numpy-free otherwise
     s32 = np.float32(s)
     return {math.floor(w * float(s32)), int(math.floor(np.float32(w) * s32))}
 
@@ -28,6 +27,7 @@ def _torch_nearest(mode: str, w: int, s: float, d: int):
     arithmetic), or None where they are the identity."""
     if mode == "nearest" and d == 2:
         return None     # its 2d kernel copies a dimension that keeps its size
+    import numpy as np
     dst = np.arange(w, dtype=np.float32)
     inv = np.float32(1.0 / s)
     src = np.floor((dst + np.float32(0.5)) * inv if mode == "nearest-exact" else dst * inv)

@@ -277,4 +277,5 @@ def test_unreadable_and_non_utf8_files(tmp_path):
     p = tmp_path / "bad.nnd"
     p.write_bytes(b"model \xff\xfe {")
     res = nnd.check(str(p))
-    assert res.errors[0].code == "E0004" and "UTF-8" in res.errors[0].message
+    d = res.errors[0]
+    assert d.code == "E0005" and "UTF-8" in d.message and (d.span.line, d.span.column) == (1, 7)

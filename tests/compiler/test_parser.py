@@ -65,8 +65,9 @@ def test_imports_and_instances():
 
 @pytest.mark.parametrize("src,code,line,col,needle", [
     ("model M {\n  y = x -> -> ReLU\n}\n", "E0001", 2, 12, "found `->`"),
-    ("model M {\n  y = x $ 2\n}\n", "E0002", 2, 9, "unexpected character '$'"),
-    ("model M {\n  input x: [N, 3]\n", "E0003", 3, 1, "unexpected end of file"),
+    ("model M {\n  y = x $ 2\n}\n", "E0002", 2, 9, "unexpected character `$`"),
+    # the primary span is the `{` left open; a label marks where `}` was expected
+    ("model M {\n  input x: [N, 3]\n", "E0003", 1, 9, "unexpected end of file: the `{` on line 1 is not closed"),
     ("model M {\n  y = Conv2d(3,))\n}\n", "E0001", 2, 17, "found `)`"),
 ])
 def test_syntax_errors_are_located(src, code, line, col, needle):

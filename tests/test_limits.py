@@ -1,0 +1,126 @@
+"""Limits: inputs built to hang the compiler, exhaust its stack or its memory
+get a clear diagnostic, quickly."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+import nnd
+
+HEAD = "model M {\n    input x: [N, 3]\n"
+TAIL = "    output y = x\n}\n"
+
+
+def _check(text, seconds=5.0):
+    t = time.perf_counter()
+    res = nnd.check(text=text)
+    took = time.perf_counter() - t
+    assert took < seconds, f"took {took:.1f} s"
+    return [d.code for d in res.diagnostics], res
+
+
+@pytest.mark.parametrize("expr", [
+    "(" * 10_000 + "1" + ")" * 10_000,
+    "[" * 10_000 + "1" + "]" * 10_000,
+    "-" * 10_000 + "1",
+    "not " * 10_000 + "true",
+    " + ".join(["1"] * 10_000),
+    "x" + ".rank" * 5_000,
+    "len" + "([1])" * 2_000,
+])
+def test_deep_expressions(expr):
+    codes, _ = _check(HEAD + f"    let a = {expr}\n" + TAIL)
+    assert codes in ([], ["E0119"]) or codes[0] in ("E0117", "E0119"), codes
+
+
+def test_parentheses_alone_do_not_nest_the_tree():
+    codes, _ = _check(HEAD + "    let a = " + "(" * 10_000 + "1" + ")" * 10_000 + "\n" + TAIL)
+    assert codes == []
+
+
+def test_long_else_if_chain():
+    chain = "    if false {\n    }" + " else if false {\n    }" * 2_000 + "\n"
+    codes, res = _check(HEAD + chain + TAIL)
+    assert codes == ["E0119"] and "nests too deeply" in res.diagnostics[0].message
+
+
+def test_unclosed_brackets_at_scale():
+    codes, _ = _check(HEAD + "    let a = " + "(" * 50_000 + "\n" + TAIL)
+    assert codes and codes[0] in ("E0001", "E0003")
+
+
+def test_recursive_blocks_that_branch():
+    # Each level instantiates itself twice; without stopping at the first
+    # failure this is 2^64 instances.
+    text = ("block T(n) {\n    input x\n    a = x -> T(n) * 2\n    output y = x\n}\n"
+            "model M {\n    input x: [N, 3]\n    output y = x -> T(1)\n}\n")
+    codes, res = _check(text)
+    assert codes == ["E0114"]
+
+
+def test_legitimate_recursion_is_allowed():
+    text = ("block U(d) {\n    input x\n    if d > 0 {\n        output y = x -> ReLU -> U(d - 1)\n"
+            "    } else {\n        output y = x\n    }\n}\n"
+            "model M {\n    input x: [N, 3]\n    output y = x -> U(40)\n}\n")
+    codes, res = _check(text)
+    assert codes == [] and res.ir.layer_count() == 40
+
+
+def test_nested_loops_hit_the_step_limit():
+    text = HEAD + "    for i in 0..100000 {\n        for j in 0..100000 {\n            let k = i\n        }\n    }\n" + TAIL
+    codes, _ = _check(text)
+    assert codes == ["E0119"]
+
+
+def test_repetition_of_an_identity_block():
+    text = ("block I {\n    input x\n    output y = x\n}\n"
+            "model M {\n    input x: [N, 3]\n    output y = x -> (I * 100000) * 100000\n}\n")
+    codes, _ = _check(text)
+    assert codes == ["E0119"]
+
+
+def test_too_many_layers():
+    codes, res = _check(HEAD + "    y = x -> (ReLU * 1000) * 1000\n    output z = y\n}\n")
+    assert codes == ["E0119"] and "layers" in res.diagnostics[0].message
+
+
+@pytest.mark.parametrize("body, what", [
+    ("    let l = [1]\n    for i in 0..100 {\n        let l = l + l\n    }\n", "sequence"),
+    ("    let l = [1] * 1000000000000\n", "sequence"),
+    ("    let l = 2\n    for i in 0..100 {\n        let l = l * l\n    }\n", "overflow"),
+    ("    let l = x.shape[0]\n    for i in 0..100 {\n        let l = l * l + l\n    }\n", "too complex"),
+    ("    let s = \"ab\"\n    for i in 0..100 {\n        let s = s + s\n    }\n", "sequence"),
+])
+def test_values_cannot_grow_without_bound(body, what):
+    codes, res = _check(HEAD + body + TAIL)
+    assert len(codes) == 1 and codes[0] in ("E0119", "E0123") and what in res.diagnostics[0].message
+
+
+def test_absurd_sizes_are_refused_before_allocation():
+    codes, res = _check("model M {\n    input x: [N, 4096]\n    output y = x -> Linear(1000000000)\n}\n")
+    assert codes == ["E0119"] and "TiB" in res.diagnostics[0].message
+    codes, res = _check("model M {\n    input x: [N, 3, 99999999, 99999999]\n    output y = x\n}\n")
+    assert codes == ["E0119"] and "N = 1" in res.diagnostics[0].message
+
+
+def test_huge_literals():
+    codes, _ = _check(HEAD + "    let a = " + "9" * 100_000 + "\n" + TAIL)
+    assert codes == ["E0123"]
+    codes, _ = _check(HEAD + "    let a = 1e999999\n" + TAIL)
+    assert codes == ["E0123"]
+
+
+def test_grammar_cache_is_optional(tmp_path, monkeypatch):
+    """An unusable cache directory only makes parsing slower."""
+    import subprocess
+    import sys
+    blocked = tmp_path / "file"
+    blocked.write_text("not a directory")
+    code = "import nnd; print(nnd.check(text='model M {\\n input x: [N, 3]\\n output y = x\\n}\\n').ok)"
+    for env in ({"XDG_CACHE_HOME": str(blocked)}, {"NND_NO_CACHE": "1"}):
+        import os
+        out = subprocess.run([sys.executable, "-c", code], env=dict(os.environ, **env), capture_output=True,
+                             text=True, timeout=120)
+        assert out.stdout.strip() == "True", out.stderr
