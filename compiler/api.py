@@ -115,10 +115,12 @@ def compile(path: str | None = None, *, text: str | None = None, model: str | No
             allow_outside: bool = False, report: list | None = None, keep_training_outputs: bool = False):
     """Compile a .nnd file (or `text`) to an onnx.ModelProto."""
     with _no_gc():
-        return _compile(path, text, model, params, seed, weights, optimize, allow_outside, report)
+        return _compile(path, text, model, params, seed, weights, optimize, allow_outside, report,
+                        keep_training_outputs)
 
 
-def _compile(path, text, model, params, seed, weights, optimize, allow_outside, report):
+def _compile(path, text, model, params, seed, weights, optimize, allow_outside, report,
+             keep_training_outputs=False):
     ir, res = build(path, text=text, model=model, params=params, seed=seed, weights=weights,
                     optimize=optimize, allow_outside=allow_outside, report=report,
                     keep_training_outputs=keep_training_outputs)
