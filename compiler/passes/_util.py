@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..ir import IR
-from ..layers import REGISTRY
+from ..layers import load_all
 from ..layers.base import Attrs
 
 
@@ -12,7 +12,7 @@ def family(ir: IR, n) -> str:
     ...), so a pass matches `Conv1d`, `Conv2d` and `Conv3d` at once; `Input`
     and `Constant` for those node kinds."""
     kind = ir.node(n)["kind"]
-    spec = REGISTRY.get(kind)
+    spec = load_all().get(kind)
     return type(spec).__name__ if spec is not None else kind
 
 

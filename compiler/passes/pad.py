@@ -8,7 +8,7 @@ from ..ir import IR
 from ._util import bypass, family, own_attrs, sole_consumer
 
 # Layers whose output is never negative: a zero pad is harmless before a max pool.
-NONNEGATIVE = ("ReLU", "Sigmoid")
+NONNEGATIVE = ("ReLU", "ReLU6", "Sigmoid", "HardSigmoid", "Softplus", "Exponential")
 
 
 def _pad_feeding(ir: IR, n, families: tuple):
@@ -71,7 +71,8 @@ def fold_pad_into_pool(ir: IR) -> int:
       its own padding already or having none.
     * MaxPool: its padding never wins a window (it acts as -inf), so a Pad of
       -inf folds; so does a zero Pad of a tensor that is never negative
-      (after ReLU or Sigmoid), as long as every window still holds at least
+      (after ReLU, ReLU6, Sigmoid, HardSigmoid,
+      Softplus or Exponential), as long as every window still holds at least
       one real element: max(window with zeros) = max(real elements) >= 0.
       That holds without dilation when each pad is smaller than the window.
     Both need ceil_mode off (a last partial window is kept or dropped by
