@@ -117,8 +117,11 @@ def _stack_room():
 
 def build(path: str | None = None, *, text: str | None = None, model: str | None = None,
           params: dict | None = None, seed: int = 0, weights: str | None = None, optimize: bool = True,
-          allow_outside: bool = False, report: list | None = None) -> tuple:
-    """Check, then materialize weights and run the pass pipeline.
+          allow_outside: bool = False, report: list | None = None,
+          keep_training_outputs: bool = False) -> tuple:
+    """Check, then materialize weights and run the pass pipeline (unless
+    `optimize` is false; `keep_training_outputs` keeps outputs marked
+    training-only, which the pipeline otherwise drops).
     Returns (ir, CheckResult); raises CompileFailed on errors."""
     res = check(path, text=text, model=model, params=params, allow_outside=allow_outside)
     if not res.ok:
@@ -131,21 +134,24 @@ def build(path: str | None = None, *, text: str | None = None, model: str | None
     materialize(ir, seed)
     if optimize:
         from .passes import run_pipeline
-        run_pipeline(ir, report)
+        run_pipeline(ir, report, keep_training_outputs=keep_training_outputs)
     return ir, res
 
 
 def compile(path: str | None = None, *, text: str | None = None, model: str | None = None,
             params: dict | None = None, seed: int = 0, weights: str | None = None, optimize: bool = True,
-            allow_outside: bool = False, report: list | None = None):
+            allow_outside: bool = False, report: list | None = None, keep_training_outputs: bool = False):
     """Compile a .nnd file (or `text`) to an onnx.ModelProto."""
     with _no_gc():
-        return _compile(path, text, model, params, seed, weights, optimize, allow_outside, report)
+        return _compile(path, text, model, params, seed, weights, optimize, allow_outside, report,
+                        keep_training_outputs)
 
 
-def _compile(path, text, model, params, seed, weights, optimize, allow_outside, report):
+def _compile(path, text, model, params, seed, weights, optimize, allow_outside, report,
+             keep_training_outputs=False):
     ir, res = build(path, text=text, model=model, params=params, seed=seed, weights=weights,
-                    optimize=optimize, allow_outside=allow_outside, report=report)
+                    optimize=optimize, allow_outside=allow_outside, report=report,
+                    keep_training_outputs=keep_training_outputs)
     from .lower import lower
     return lower(ir, source=os.path.basename(res.path))
 

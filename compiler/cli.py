@@ -54,6 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--weights", help="bind weights from .npz, .safetensors or .onnx")
     c.add_argument("-O0", dest="optimize", action="store_false", help="disable the optimization passes")
     c.add_argument("--report", action="store_true", help="print what each pass changed")
+    c.add_argument("--keep-training-outputs", action="store_true",
+                   help="keep outputs marked training-only (auxiliary heads), which -O1 drops")
     c.add_argument("--format", choices=("text", "json", "sarif"), default="text")
     _common(c)
 
@@ -127,7 +129,8 @@ def cmd_compile(args) -> int:
     try:
         model = api.compile(args.file, model=args.model, params=dict(args.param), seed=args.seed,
                             weights=args.weights, optimize=args.optimize,
-                            allow_outside=args.allow_outside_imports, report=report)
+                            allow_outside=args.allow_outside_imports, report=report,
+                            keep_training_outputs=args.keep_training_outputs)
     except api.CompileFailed as e:
         emit(e.result.diagnostics, e.result.sources, args.format)
         return 1
@@ -140,10 +143,25 @@ def cmd_compile(args) -> int:
         sys.stderr.write(f"nndc: error: cannot write {out}: {e.strerror or e}\n")
         return 2
     if args.report:
-        for name, changed, before, after in report:
-            print(f"{name:40s} {changed!s:>8} nodes {before} -> {after}")
+        print(format_report(report) if args.optimize else "optimization passes disabled (-O0)")
     print(f"wrote {out}")
     return 0
+
+
+def format_report(report: list) -> str:
+    """The pass report as a table: rewrites and IR node counts per pass, and totals."""
+    if not report:
+        return "no passes ran"
+    w = max(len("total"), *(len(r[0]) for r in report))
+    head = f"{'pass':{w}}  {'rewrites':>8}  {'nodes':>6} -> after"
+    lines = [head, "-" * len(head)]
+    for name, changed, before, after in report:
+        lines.append(f"{name:{w}}  {changed:>8}  {before:>6} -> {after}")
+    lines.append("-" * len(head))
+    total = sum(r[1] for r in report)
+    first, last = report[0][2], report[-1][3]
+    lines.append(f"{'total':{w}}  {total:>8}  {first:>6} -> {last}")
+    return "\n".join(lines)
 
 
 def cmd_summary(args) -> int:

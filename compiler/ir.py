@@ -1,7 +1,8 @@
 """The intermediate representation: a networkx MultiDiGraph of layer instances.
 
 Node data:
-  kind     the layer name as written (`Conv2d`, `Add`, `Input`, ...)
+  kind     the layer name as written (`Conv2d`, `Add`, `Input`, ...), or
+           `Constant` (made by passes: no inputs, `arrays['value']`)
   name     hierarchical instance name (`layer1.0.conv1`), unique
   attrs    the layer's Attrs (arguments plus what shape inference added,
            including `weights`: parameter name -> Weight)

@@ -105,6 +105,10 @@ def lower(ir: IR, source: str = "") -> onnx.ModelProto:
         d = ir.node(n)
         if d["kind"] == "Input":
             continue
+        if d["kind"] == "Constant":   # a value folded at compile time (passes/constants.py)
+            e.layer, e.arrays = d["name"], d["arrays"]
+            tensor[(n, 0)] = e.weight("value")
+            continue
         spec = REGISTRY[d["kind"]]
         e.layer, e.doc, e.arrays, e._k = d["name"], _where(d["span"]), d.get("arrays", {}), 0
         first = len(e.nodes)

@@ -1,0 +1,57 @@
+"""Common-subexpression elimination."""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+
+from ..ir import IR
+from ._util import family
+
+
+def _random(ir: IR, n) -> bool:
+    """Layers whose two instances differ even on the same input: Monte Carlo dropout."""
+    a = ir.node(n)["attrs"]
+    return family(ir, n) == "Dropout" and bool(a.get("mc")) and a.get("p", 0.0) > 0.0
+
+
+def _key(ir: IR, n):
+    d = ir.node(n)
+    attrs = tuple(sorted((k, repr(v)) for k, v in d["attrs"].items() if k not in ("name", "weights")))
+    arrays = tuple(sorted((k, v.dtype.str, v.shape, hashlib.sha1(np.ascontiguousarray(v).tobytes()).hexdigest())
+                          for k, v in (d.get("arrays") or {}).items()))
+    return d["kind"], tuple(ir.inputs_of(n)), attrs, arrays
+
+
+def _same_arrays(x: dict, y: dict) -> bool:
+    return x.keys() == y.keys() and all(np.array_equal(x[k], y[k]) for k in x)
+
+
+def eliminate_common_subexpressions(ir: IR) -> int:
+    """Two nodes that compute the same function of the same tensors become one.
+
+    Same kind, same arguments (everything in attrs but the instance name),
+    the same (node, port) on every input port in order, and equal weights
+    (byte-identical arrays: layers with their own random initialization never
+    match; weights bound from a checkpoint that shares them do): f(x) = f(x),
+    so the later node's readers, graph outputs included, read the earlier one.
+    Nodes are visited in topological order, so whole duplicated chains
+    collapse. Monte Carlo dropout is never merged (two masks are two random
+    draws). Returns the number of nodes removed."""
+    seen: dict = {}
+    count = 0
+    for n in ir.order():
+        d = ir.node(n)
+        if d["kind"] == "Input" or _random(ir, n):
+            continue
+        key = _key(ir, n)
+        m = seen.get(key)
+        if m is None or not _same_arrays(ir.node(m).get("arrays") or {}, d.get("arrays") or {}):
+            seen.setdefault(key, n)
+            continue
+        for port in range(len(d["shapes"])):
+            ir.redirect(n, port, m, port)
+        ir.g.remove_node(n)
+        count += 1
+    return count
