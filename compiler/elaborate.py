@@ -552,6 +552,9 @@ class Elaborator:
             what = f"the integer {t[:12]}... ({len(t)} digits)" if t.isdigit() else f"the number {t[:20]}"
             raise error("E0123", f"{what} is too large", n.span,
                         help="sizes and counts must fit a signed 64-bit integer")
+        if isinstance(n.value, float) and not math.isfinite(n.value):
+            raise error("E0123", "this number is too large for a float", n.span,
+                        help="for an infinite value (a max-pooling pad, say) write `inf`")
         return self._in_range(n.value, n.span)
 
     def _e_Name(self, n, env, sym):
@@ -637,9 +640,9 @@ class Elaborator:
             raise error("E0123", f"integer overflow: {shown} does not fit a signed 64-bit integer", span,
                         help="sizes and counts must stay within -2^63 .. 2^63 - 1")
         if isinstance(v, float):
-            if math.isfinite(v):
+            if v == v:   # infinities are allowed (`-inf` pads max pooling); NaN is not
                 return v
-            raise error("E0123", "this number is too large for a float", span)
+            raise error("E0123", "this computation is not a number (NaN)", span)
         if isinstance(v, Sym):
             coeffs = list(v.terms.values()) + [v.const]
             if any(not -MAX_INT - 1 <= c <= MAX_INT for c in coeffs):
@@ -1152,6 +1155,7 @@ class Elaborator:
                 return which(vals)
             return fn
 
+        env["inf"] = float("inf")
         env["concat"] = Builtin("concat", merge("Concat"))
         env["add"] = Builtin("add", merge("Add"))
         env["subtract"] = Builtin("subtract", merge("Sub"))
