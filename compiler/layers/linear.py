@@ -45,7 +45,9 @@ class Linear(Layer):
         if a.in_rank == 2:
             # Gemm is what onnxruntime fuses best for [N, features].
             return [e.op("Gemm", [x, w] + ([e.weight("bias")] if a.bias else []), transB=1)]
-        y = e.op("MatMul", [x, e.op("Transpose", [w], perm=[1, 0])])
+        # Einsum keeps the weight a plain initializer in PyTorch's [out, in]
+        # layout (a Transpose feeding MatMul would be a computed weight).
+        y = e.op("Einsum", [x, w], equation="...i,oi->...o")
         return [e.op("Add", [y, e.weight("bias")]) if a.bias else y]
 
     def reference(self, a):

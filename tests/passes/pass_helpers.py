@@ -88,7 +88,8 @@ def weight_inputs_are_initializers(model) -> list:
     initializer (should be none)."""
     inits = {i.name for i in model.graph.initializer}
     slots = {"Conv": (1, 2), "ConvTranspose": (1, 2), "Gemm": (1, 2), "BatchNormalization": (1, 2, 3, 4),
-             "PRelu": (1,), "InstanceNormalization": (1, 2), "LayerNormalization": (1, 2)}
+             "PRelu": (1,), "InstanceNormalization": (1, 2), "LayerNormalization": (1, 2),
+             "Einsum": (1,), "GroupNormalization": (1, 2)}
     bad = []
     for n in model.graph.node:
         for i in slots.get(n.op_type, ()):

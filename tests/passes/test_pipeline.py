@@ -151,3 +151,12 @@ def test_build_drops_training_outputs_unless_kept(keep, monkeypatch):
     model = api.compile(text=text, keep_training_outputs=keep)
     assert [o.name for o in model.graph.output] == (["y", "aux"] if keep else ["y"])
     assert ops(model)["Gemm"] == (3 if keep else 2)
+
+
+def test_linear_over_sequences_keeps_a_plain_weight():
+    """Linear over [N, T, F] lowers to Einsum on the [out, in] initializer,
+    not MatMul on a Transpose of it."""
+    model = api.compile(text="model S {\n    input x: [N, 5, 8]\n    output y = x -> Linear(3) as fc\n}\n")
+    assert "Transpose" not in ops(model)
+    assert ops(model)["Einsum"] == 1
+    assert not weight_inputs_are_initializers(model)
