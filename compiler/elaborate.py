@@ -751,7 +751,7 @@ class Elaborator:
         if isinstance(f, Definition):
             f = BlockVal(f.defn, f.module, self._bind_params(f.defn, [], {}, span, Env()), span)
         if isinstance(f, LayerVal):
-            return self.apply_layer(f, xs, explicit, span)
+            return self.apply_layer(f, xs, explicit, span, names)
         if isinstance(f, BlockVal):
             return self.instantiate(f, xs, names, explicit, span)
         if isinstance(f, (Chain, Repeat)):
@@ -780,14 +780,15 @@ class Elaborator:
             return xs
         raise error("E0117", f"{show(f)} is not a layer", span)
 
-    def apply_layer(self, lv: LayerVal, xs: list, explicit: str | None, span: Span) -> list:
+    def apply_layer(self, lv: LayerVal, xs: list, explicit: str | None, span: Span,
+                    names: NameScope | None = None) -> list:
         spec = lv.spec
         if spec.n_inputs is not None and len(xs) != spec.n_inputs:
             raise error("E0115", f"`{lv.name}` takes {spec.n_inputs} input tensor"
                         f"{'s' * (spec.n_inputs != 1)}; got {len(xs)}", lv.span)
         if self.ir.g.number_of_nodes() >= MAX_NODES:
             raise error("E0119", f"the model has more than {MAX_NODES} layers", span)
-        name = self.frame.names.name(explicit, lv.name.lower(), span)
+        name = (names or self.frame.names).name(explicit, lv.name.lower(), span)
         a = Attrs(lv.args)
         a.kind, a.variant, a.name, a.weights = lv.name, spec.names[lv.name], name, {}
         if any(x.shape is None for x in xs):
