@@ -14,6 +14,7 @@ independent error.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 
@@ -878,6 +879,14 @@ class Elaborator:
                 return which(vals)
             return fn
 
+        def to_int(pos, kw, span):
+            if len(pos) != 1 or kw or not _is_num(pos[0][0]):
+                raise error("E0117", "`int` takes one number", span)
+            v = pos[0][0]
+            if isinstance(v, float) and not math.isfinite(v):
+                raise error("E0117", f"`int` needs a finite number; got {show(v)}", pos[0][1])
+            return int(v)
+
         env["concat"] = Builtin("concat", merge("Concat"))
         env["add"] = Builtin("add", merge("Add"))
         env["subtract"] = Builtin("subtract", merge("Sub"))
@@ -886,6 +895,7 @@ class Elaborator:
         env["len"] = Builtin("len", length)
         env["min"] = Builtin("min", minmax(min))
         env["max"] = Builtin("max", minmax(max))
+        env["int"] = Builtin("int", to_int)
         return env
 
     # ------------------------------------------------------------ errors

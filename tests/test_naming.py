@@ -65,3 +65,22 @@ model Net5 = Net10(hidden = 3, classes = 5)
         assert res.ok
         fc = next(d for _, d in res.ir.g.nodes(data=True) if d["name"] == "fc")
         assert fc["attrs"]["weights"]["weight"].shape == shape
+
+
+def test_int_truncates_a_number_for_width_multipliers():
+    res = nnd.check(text="""
+model M(width = 0.75) {
+    input x: [N, 3, 8, 8]
+    output y = x -> Conv2d(int(32 * width), 1) as conv -> Conv2d(int(-2.5) + int(10), 1) as conv2
+}
+""")
+    assert res.ok, [d.message for d in res.errors]
+    convs = {d["name"]: d["shapes"][0] for _, d in res.ir.g.nodes(data=True)}
+    assert convs["conv"][1] == 24 and convs["conv2"][1] == 8
+    bad = nnd.check(text="""
+model M {
+    input x: [N, 3]
+    output y = x -> Linear(int("3"))
+}
+""")
+    assert [d.code for d in bad.errors] == ["E0117"]
