@@ -1,0 +1,113 @@
+"""The standard library's models: parameter names and shapes equal the torch
+model's state_dict (torchvision's keys, see tests/torch_models.py), and the
+parameter count equals the published one and the torch model's."""
+
+from __future__ import annotations
+
+import pytest
+
+import nnd
+from nnd.loader import list_std
+
+torch = pytest.importorskip("torch")
+import torch_models as tm  # noqa: E402
+
+# (std module, model, parameter overrides, torch constructor, torch kwargs, published count)
+MODELS = [
+    ("lenet", "LeNet5", {}, "lenet5", {}, 61_706),
+    ("alexnet", "AlexNet", {}, "alexnet", {}, 61_100_840),
+    ("vgg", "VGG11", {}, "vgg11", {}, 132_863_336),
+    ("vgg", "VGG13", {}, "vgg13", {}, 133_047_848),
+    ("vgg", "VGG16", {}, "vgg16", {}, 138_357_544),
+    ("vgg", "VGG19", {}, "vgg19", {}, 143_667_240),
+    ("vgg", "VGG11BN", {}, "vgg11_bn", {}, 132_868_840),
+    ("vgg", "VGG13BN", {}, "vgg13_bn", {}, 133_053_736),
+    ("vgg", "VGG16BN", {}, "vgg16_bn", {}, 138_365_992),
+    ("vgg", "VGG19BN", {}, "vgg19_bn", {}, 143_678_248),
+    ("resnet", "ResNet18", {}, "resnet18", {}, 11_689_512),
+    ("resnet", "ResNet34", {}, "resnet34", {}, 21_797_672),
+    ("resnet", "ResNet50", {}, "resnet50", {}, 25_557_032),
+    ("resnet", "ResNet101", {}, "resnet101", {}, 44_549_160),
+    ("resnet", "ResNet152", {}, "resnet152", {}, 60_192_808),
+    ("resnet", "ResNeXt50_32x4d", {}, "resnext50_32x4d", {}, 25_028_904),
+    ("resnet", "WideResNet50_2", {}, "wide_resnet50_2", {}, 68_883_240),
+    ("inception", "GoogLeNet", {}, "googlenet", {}, 6_624_904),
+    ("inception", "GoogLeNet", {"aux_logits": True}, "googlenet", {"aux_logits": True}, 13_004_888),
+    ("densenet", "DenseNet121", {}, "densenet121", {}, 7_978_856),
+    ("densenet", "DenseNet161", {}, "densenet161", {}, 28_681_000),
+    ("densenet", "DenseNet169", {}, "densenet169", {}, 14_149_480),
+    ("densenet", "DenseNet201", {}, "densenet201", {}, 20_013_928),
+    ("mobilenet", "MobileNetV1", {}, "mobilenet_v1", {}, 4_231_976),
+    ("unet", "UNet", {}, "unet", {}, 31_030_658),
+    ("unet", "UNet", {"batch_norm": True}, "unet", {"batch_norm": True}, 31_036_546),
+    ("wide_deep", "WideAndDeep", {}, "wide_and_deep", {}, 1_207),
+]
+
+
+def std_check(module: str, model: str, params: dict | None = None):
+    text = f"import std.{module}\nmodel Chosen = {model}\n"
+    res = nnd.check(text=text, model="Chosen", params=params or None)
+    assert res.ok, "\n".join(f"{d.code} {d.message}" for d in res.errors)
+    return res.ir
+
+
+def our_params(ir) -> tuple[dict, int]:
+    """(name -> shape of every parameter and buffer, trainable count)."""
+    shapes, count = {}, 0
+    for _, d in ir.g.nodes(data=True):
+        for w, spec in (d["attrs"].get("weights") or {}).items():
+            shapes[f"{d['name']}.{w}"] = tuple(spec.shape)
+            if not spec.buffer:
+                count += spec.size
+    return shapes, count
+
+
+def torch_params(fn: str, kwargs: dict) -> tuple[dict, int]:
+    with torch.device("meta"):
+        m = tm.MODELS[fn](**kwargs)
+    sd = {k: tuple(v.shape) for k, v in m.state_dict().items() if not k.endswith("num_batches_tracked")}
+    return sd, sum(p.numel() for p in m.parameters())
+
+
+@pytest.mark.parametrize("module,model,params,fn,kwargs,published", MODELS,
+                         ids=[f"{m[1]}{'-' + '-'.join(m[2]) if m[2] else ''}" for m in MODELS])
+def test_names_shapes_and_counts_match_torch(module, model, params, fn, kwargs, published):
+    ours, count = our_params(std_check(module, model, params))
+    theirs, torch_count = torch_params(fn, kwargs)
+    missing = sorted(set(theirs) - set(ours))
+    extra = sorted(set(ours) - set(theirs))
+    assert not missing and not extra, f"missing {missing[:8]}... extra {extra[:8]}..."
+    wrong = {k: (ours[k], theirs[k]) for k in ours if ours[k] != theirs[k]}
+    assert not wrong, f"shapes differ: {list(wrong.items())[:8]}"
+    assert count == published == torch_count
+
+
+def test_every_std_file_is_covered():
+    assert {m[0] for m in MODELS} | {"layers"} == set(list_std())
+
+
+def test_model_instances_of_std_models_take_parameters():
+    res = nnd.check(text="import std.resnet\nmodel Mine = ResNet50(classes = 10)\n"
+                         "model Small = Mine(size = 64)\n", model="Small")
+    assert res.ok
+    ir = res.ir
+    fc = next(d for _, d in ir.g.nodes(data=True) if d["name"] == "fc")
+    assert fc["attrs"]["weights"]["weight"].shape == (10, 2048)
+    assert ir.node(ir.inputs[0])["shapes"][0][2:] == (64, 64)
+    (out,) = ir.outputs
+    assert ir.node(out.node)["shapes"][out.port][1] == 10
+
+
+def test_basic_block_has_no_groups():
+    res = nnd.check(text="import std.resnet\nmodel M = ResNet18(groups = 32)\n", model="M")
+    assert res.errors and {d.code for d in res.errors} == {"E0103"}
+    assert all("`BasicBlock` has no parameter `groups`" in d.message for d in res.errors)
+
+
+def test_googlenet_aux_outputs_only_when_asked_for():
+    plain = std_check("inception", "GoogLeNet")
+    assert [o.name for o in plain.outputs] == ["logits"]
+    aux = std_check("inception", "GoogLeNet", {"aux_logits": True})
+    assert [o.name for o in aux.outputs] == ["logits", "aux1", "aux2"]
+    for o in aux.outputs:
+        assert aux.node(o.node)["shapes"][o.port] == (plain.node(plain.outputs[0].node)["shapes"][0])
