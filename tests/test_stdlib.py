@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 import nnd
+from nnd.layers import REGISTRY, load_all
 from nnd.loader import list_std
 
 torch = pytest.importorskip("torch")
@@ -44,6 +45,19 @@ MODELS = [
 ]
 
 
+# Layers some std files use that are written in parallel on other branches;
+# until they are in the registry, those models' tests are expected to fail.
+NEEDS = {"alexnet": ["AdaptiveAvgPool2d"], "vgg": ["AdaptiveAvgPool2d"], "unet": ["ConvTranspose2d"]}
+NEEDS_AUX = ["AdaptiveAvgPool2d"]   # GoogLeNet's auxiliary classifiers
+
+
+def _need(layers):
+    load_all()
+    missing = [n for n in layers if n not in REGISTRY]
+    if missing:
+        pytest.xfail(f"layer {', '.join(missing)} is not in the registry yet")
+
+
 def std_check(module: str, model: str, params: dict | None = None):
     text = f"import std.{module}\nmodel Chosen = {model}\n"
     res = nnd.check(text=text, model="Chosen", params=params or None)
@@ -72,6 +86,7 @@ def torch_params(fn: str, kwargs: dict) -> tuple[dict, int]:
 @pytest.mark.parametrize("module,model,params,fn,kwargs,published", MODELS,
                          ids=[f"{m[1]}{'-' + '-'.join(m[2]) if m[2] else ''}" for m in MODELS])
 def test_names_shapes_and_counts_match_torch(module, model, params, fn, kwargs, published):
+    _need(NEEDS.get(module, []) + (NEEDS_AUX if params.get("aux_logits") else []))
     ours, count = our_params(std_check(module, model, params))
     theirs, torch_count = torch_params(fn, kwargs)
     missing = sorted(set(theirs) - set(ours))
@@ -105,6 +120,7 @@ def test_basic_block_has_no_groups():
 
 
 def test_googlenet_aux_outputs_only_when_asked_for():
+    _need(NEEDS_AUX)
     plain = std_check("inception", "GoogLeNet")
     assert [o.name for o in plain.outputs] == ["logits"]
     aux = std_check("inception", "GoogLeNet", {"aux_logits": True})
