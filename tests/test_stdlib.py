@@ -127,3 +127,59 @@ def test_googlenet_aux_outputs_only_when_asked_for():
     assert [o.name for o in aux.outputs] == ["logits", "aux1", "aux2"]
     for o in aux.outputs:
         assert aux.node(o.node)["shapes"][o.port] == (plain.node(plain.outputs[0].node)["shapes"][0])
+
+
+# Small configurations run on onnxruntime against the torch model with the
+# torch model's (perturbed) weights bound by name: same names, same maths.
+RUNS = [
+    ("lenet", "LeNet5", {}, "lenet5", {}, [[2, 1, 32, 32]]),
+    ("wide_deep", "WideAndDeep", {}, "wide_and_deep", {}, [[3, 5], [3, 6]]),
+    ("resnet", "ResNet18", {"size": 64, "classes": 10}, "resnet18", {"num_classes": 10}, [[2, 3, 64, 64]]),
+    ("resnet", "ResNeXt50_32x4d", {"size": 32, "classes": 10}, "resnext50_32x4d", {"num_classes": 10},
+     [[1, 3, 32, 32]]),
+    ("densenet", "DenseNet121", {"size": 32, "classes": 10}, "densenet121", {"num_classes": 10}, [[1, 3, 32, 32]]),
+    ("mobilenet", "MobileNetV1", {"size": 64, "classes": 10, "width": 0.5}, "mobilenet_v1",
+     {"num_classes": 10, "width": 0.5}, [[1, 3, 64, 64]]),
+    ("inception", "GoogLeNet", {"size": 64, "classes": 10}, "googlenet", {"num_classes": 10}, [[1, 3, 64, 64]]),
+    ("inception", "GoogLeNet", {"size": 128, "classes": 10, "aux_logits": True}, "googlenet",
+     {"num_classes": 10, "aux_logits": True}, [[1, 3, 128, 128]]),
+    ("unet", "UNet", {"size": 32, "base": 8}, "unet", {"base": 8}, [[1, 1, 32, 32]]),
+    ("unet", "UNet", {"size": 32, "base": 8, "batch_norm": True}, "unet", {"base": 8, "batch_norm": True},
+     [[2, 1, 32, 32]]),
+]
+
+
+@pytest.mark.parametrize("module,model,params,fn,kwargs,inputs", RUNS,
+                         ids=[f"{r[1]}-{'-'.join(f'{k}{v}' for k, v in r[2].items())}" for r in RUNS])
+def test_small_models_compute_what_torch_computes(module, model, params, fn, kwargs, inputs):
+    import numpy as np
+    from onnx import numpy_helper
+    from helpers import rel_err, run_onnx
+    _need(NEEDS.get(module, []) + (NEEDS_AUX if params.get("aux_logits") else []))
+    torch.manual_seed(0)
+    tmod = tm.MODELS[fn](**kwargs).eval()
+    with torch.no_grad():   # give the batch norms statistics that matter
+        for k, v in tmod.state_dict().items():
+            if k.endswith("running_var"):
+                v.uniform_(0.5, 2.0)
+            elif k.endswith("running_mean") or (v.dim() == 1 and k.endswith(".bias")):
+                v.normal_(0.0, 0.1)
+            elif v.dim() == 1 and k.endswith(".weight"):
+                v.uniform_(0.5, 1.5)
+    onnx_model = nnd.compile(text=f"import std.{module}\nmodel Chosen = {model}\n", model="Chosen",
+                             params=params, optimize=False)
+    inits = {i.name: i for i in onnx_model.graph.initializer}
+    for k, v in tmod.state_dict().items():
+        if k.endswith("num_batches_tracked"):
+            continue
+        old = inits[k]
+        old.CopyFrom(numpy_helper.from_array(v.numpy().astype(np.float32).reshape(tuple(old.dims)), k))
+    rng = np.random.default_rng(0)
+    feeds = {i.name: rng.standard_normal(s).astype(np.float32) for i, s in zip(onnx_model.graph.input, inputs)}
+    got = run_onnx(onnx_model, feeds)
+    with torch.no_grad():
+        want = tmod(*[torch.from_numpy(feeds[i.name]) for i in onnx_model.graph.input])
+    want = want if isinstance(want, tuple) else (want,)
+    assert len(got) == len(want)
+    for g, w in zip(got, want):
+        assert rel_err(g, w.numpy()) < 1e-4
