@@ -928,7 +928,7 @@ class Elaborator:
         if isinstance(f, Definition):
             f = BlockVal(f.defn, f.module, self._bind_params(f.defn, [], {}, span, Env()), span)
         if isinstance(f, LayerVal):
-            return self.apply_layer(f, xs, explicit, span)
+            return self.apply_layer(f, xs, explicit, span, names)
         if isinstance(f, BlockVal):
             return self.instantiate(f, xs, names, explicit, span)
         if isinstance(f, (Chain, Repeat)):
@@ -958,7 +958,7 @@ class Elaborator:
         raise error("E0117", f"{show(f)} is not a layer", span)
 
     def apply_layer(self, lv: LayerVal, xs: list, explicit: str | None, span: Span,
-                    primary: Span | None = None) -> list:
+                    names: NameScope | None = None, primary: Span | None = None) -> list:
         """Add one layer node; its shape rule runs now. `primary` is where a
         shape error points (the operator of `a + b`; by default the call)."""
         spec = lv.spec
@@ -969,7 +969,7 @@ class Elaborator:
         if self.ir.node_count() >= MAX_NODES:
             raise Abort(self._where(Diagnostic("E0119", f"the model has more than {MAX_NODES:,} layers", span,
                                                help="a repetition or loop count is probably larger than meant")))
-        name = self.frame.names.name(explicit, lv.name.lower(), span)
+        name = (names or self.frame.names).name(explicit, lv.name.lower(), span)
         a = Attrs(lv.args)
         a.kind, a.variant, a.name, a.weights = lv.name, spec.names[lv.name], name, {}
         if any(x.shape is None for x in xs):
@@ -1156,6 +1156,15 @@ class Elaborator:
             return fn
 
         env["inf"] = float("inf")
+
+        def to_int(pos, kw, span):
+            if len(pos) != 1 or kw or not _is_num(pos[0][0]):
+                raise error("E0117", "`int` takes one number", span)
+            v = pos[0][0]
+            if isinstance(v, float) and not math.isfinite(v):
+                raise error("E0117", f"`int` needs a finite number; got {show(v)}", pos[0][1])
+            return int(v)
+
         env["concat"] = Builtin("concat", merge("Concat"))
         env["add"] = Builtin("add", merge("Add"))
         env["subtract"] = Builtin("subtract", merge("Sub"))
@@ -1164,6 +1173,7 @@ class Elaborator:
         env["len"] = Builtin("len", length)
         env["min"] = Builtin("min", minmax(min))
         env["max"] = Builtin("max", minmax(max))
+        env["int"] = Builtin("int", to_int)
         return env
 
     # ------------------------------------------------------------ errors

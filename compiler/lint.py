@@ -4,10 +4,13 @@ Each warning is one plain function over the finished IR (node data: kind,
 attrs, shapes, span) that yields diagnostics; LINTS lists them in order. They
 run only when elaboration reported no error, so every shape is known. A
 warning raised in a block instantiated many times is reported once, and none
-is reported inside the standard library.
+is reported inside the standard library, nor on a line whose comment says
+`allow(CODE)` (a warning the author has read and meant).
 """
 
 from __future__ import annotations
+
+import re
 
 from .diagnostics import Diagnostic, Label
 from .ir import IR
@@ -28,11 +31,24 @@ def lint(ir: IR, sources=None) -> list[Diagnostic]:
             # Nothing to fix in the standard library from the user's side.
             if d.span is not None and d.span.file.startswith("std/"):
                 continue
+            if _allowed(d, sources):
+                continue
             if key not in seen:
                 seen.add(key)
                 out.append(d)
     out.sort(key=lambda d: (d.span.file, d.span.line, d.span.column) if d.span else ("", 0, 0))
     return out
+
+
+_ALLOW = re.compile(r"#.*\ballow\(([A-Z0-9,\s]*)\)")
+
+
+def _allowed(d: Diagnostic, sources) -> bool:
+    """Whether the warned line carries `# allow(W0006)` (codes comma-separated)."""
+    if sources is None or d.span is None:
+        return False
+    m = _ALLOW.search(sources.line(d.span.file, d.span.line) or "")
+    return bool(m) and d.code in {c.strip() for c in m.group(1).split(",")}
 
 
 def _layers(ir: IR, prefixes):
