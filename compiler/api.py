@@ -171,12 +171,14 @@ def _compile(path, text, model, params, seed, weights, optimize, allow_outside, 
 EXTERNAL_DATA_THRESHOLD = 2**31 - 2**25
 
 
-def save(model, out: str, external_threshold: int = EXTERNAL_DATA_THRESHOLD) -> list[str]:
+def save(model, out: str, external_threshold: int | None = None) -> list[str]:
     """Write an ONNX model atomically: temporary files beside `out`, then
     renames. When its initializers hold more than `external_threshold` bytes,
     they are written to `<out>.data` beside it (ONNX external data, offsets
     aligned to 4096) and the model refers to that file by its base name.
     Returns the paths written; `model` is left as it was."""
+    if external_threshold is None:
+        external_threshold = EXTERNAL_DATA_THRESHOLD
     d = os.path.dirname(os.path.abspath(out))
     if _initializer_bytes(model) <= external_threshold:
         _atomic_write(d, out, [model.SerializeToString()])
@@ -258,8 +260,7 @@ def _externalize(model, f, location: str, moved: list, min_bytes: int = 1024, al
 
 
 def _restore(moved) -> None:
-    from onnx import TensorProto
     for t, raw in moved:
         t.ClearField("external_data")
-        t.data_location = TensorProto.DEFAULT
+        t.ClearField("data_location")
         t.raw_data = raw
