@@ -166,6 +166,26 @@ def test_onnx_initializer_stored_reshaped_binds_when_elements_agree(mlp, tmp_pat
         nnd.compile(mlp, weights=_npz(tmp_path, arrays))
 
 
+def test_prelu_slope_from_an_nndc_model_binds_back(tmp_path):
+    """nndc stores a per-channel PReLU slope [C] as [C, 1, 1] for ONNX; a
+    model compiled with other weights is a valid --weights source."""
+    src = tmp_path / "p.nnd"
+    src.write_text("model P {\n    input x: [N, 3, 4, 4]\n"
+                   "    output y = x -> Conv2d(4, 1) as conv -> PReLU(channels = true) as act\n}\n")
+    donor = nnd.compile(str(src), seed=11)
+    path = str(tmp_path / "donor.onnx")
+    nnd.save(donor, path)
+    assert _inits(donor)["act.weight"].shape == (4, 1, 1)
+    donor_slope = np.linspace(0.1, 0.4, 4, dtype=np.float32).reshape(4, 1, 1)
+    m = onnx.load(path)
+    next(t for t in m.graph.initializer if t.name == "act.weight").CopyFrom(
+        numpy_helper.from_array(donor_slope, "act.weight"))
+    onnx.save(m, path)
+    got = _inits(nnd.compile(str(src), seed=0, weights=path))
+    np.testing.assert_array_equal(got["act.weight"], donor_slope)
+    np.testing.assert_array_equal(got["conv.weight"], _inits(donor)["conv.weight"])
+
+
 # ------------------------------------------------------------------ strict errors
 
 
