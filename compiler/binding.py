@@ -195,7 +195,7 @@ def bind(ir: IR, path: str, partial: bool = False) -> BindReport:
         if not _fits(w.shape, arr.shape, lenient):
             rep.mismatched.append((name, tuple(w.shape), tuple(arr.shape)))
             continue
-        chosen[name] = np.ascontiguousarray(arr.astype(np.float32).reshape(w.shape))
+        chosen[name] = np.ascontiguousarray(arr.astype(np.float32, copy=False).reshape(w.shape))
     rep.missing = [(k, tuple(w.shape)) for k, (_, _, w) in params.items() if k not in arrays]
     order = {k: i for i, k in enumerate(params)}
     rep.mismatched.sort(key=lambda t: order[t[0]])
@@ -271,11 +271,12 @@ def _hint(rep: BindReport) -> str:
 # ------------------------------------------------------------------ freezing
 
 
-def frozen_initializers(ir: IR, patterns, model) -> list[str]:
-    """Initializer names of the parameters that `patterns` mark frozen, in the
-    model's initializer order. A pattern is a glob over layer names
-    (`layer1.*`, `conv1`), a block path (`layer1` freezes all inside it) or a
-    full parameter name (`fc.bias`). A pattern that matches nothing is an error."""
+def frozen_initializers(ir: IR, patterns) -> list[str]:
+    """Initializer names of the parameters that `patterns` mark frozen, in
+    model order (the order lowering writes them). A pattern is a glob over
+    layer names (`layer1.*`, `conv1`), a block path (`layer1` freezes all
+    inside it) or a full parameter name (`fc.bias`). A pattern that matches
+    nothing is an error."""
     params = parameters(ir)
     hit = set()
     for pat in patterns:
@@ -288,7 +289,7 @@ def frozen_initializers(ir: IR, patterns, model) -> list[str]:
             raise WeightError(f"--freeze `{pat}` matches no layer with parameters"
                               + (f"; did you mean `{alt}`?" if alt else ""))
         hit |= found
-    return [t.name for t in model.graph.initializer if t.name in hit]
+    return [full for full in params if full in hit]
 
 
 def _matches(layer: str, full: str, pat: str) -> bool:
@@ -298,10 +299,11 @@ def _matches(layer: str, full: str, pat: str) -> bool:
 
 def mark_frozen(model, ir: IR, patterns) -> list[str]:
     """Record the frozen parameters in the model's metadata as `nnd.frozen`
-    (comma-separated initializer names); returns them."""
-    names = frozen_initializers(ir, patterns, model)
-    for p in list(model.metadata_props):
-        if p.key == "nnd.frozen":
-            model.metadata_props.remove(p)
-    model.metadata_props.add(key="nnd.frozen", value=",".join(names))
+    (comma-separated initializer names); returns them. `model` is a
+    ModelProto, or anything holding one as `.proto`."""
+    names = frozen_initializers(ir, patterns)
+    props = getattr(model, "proto", model).metadata_props
+    for p in [p for p in props if p.key == "nnd.frozen"]:
+        props.remove(p)
+    props.add(key="nnd.frozen", value=",".join(names))
     return names

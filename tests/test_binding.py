@@ -424,6 +424,7 @@ def test_cli_writes_external_data_over_the_threshold(mlp, tmp_path, monkeypatch,
 
 def _torch_tiny_resnet(classes=10):
     torch = pytest.importorskip("torch", reason=TORCH_REASON)
+    torch.manual_seed(0)
     nn = torch.nn
 
     class Basic(nn.Module):
@@ -466,6 +467,7 @@ def test_tiny_resnet_with_bound_weights_equals_torch(tmp_path):
 
 def test_lenet5_example_with_bound_weights_equals_torch(tmp_path):
     torch = pytest.importorskip("torch", reason=TORCH_REASON)
+    torch.manual_seed(0)
     nn = torch.nn
 
     class LeNet5(nn.Module):
@@ -485,6 +487,7 @@ def test_lenet5_example_with_bound_weights_equals_torch(tmp_path):
 
 def test_two_inputs_two_outputs_in_declared_order(tmp_path):
     torch = pytest.importorskip("torch", reason=TORCH_REASON)
+    torch.manual_seed(0)
     nn = torch.nn
 
     class WideAndDeep(nn.Module):

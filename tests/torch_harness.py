@@ -27,18 +27,22 @@ def std_path(name: str) -> str:
     return str(resources.files("nnd.stdlib").joinpath(*parts[:-1], parts[-1] + ".nnd"))
 
 
-def randomize(module, seed: int = 0) -> None:
-    """Random weights everywhere (torch's own initialization, seeded), and
-    BatchNorm layers that are not the identity."""
+def randomize(module, seed: int = 0, reset: bool = False) -> None:
+    """Make BatchNorm layers not the identity: random affine parameters and
+    running statistics. The other weights are torch's own random
+    initialization, made at construction (seed torch before constructing for
+    repeatable weights), or made again here, seeded, with `reset`."""
     import torch
-    torch.manual_seed(seed)
-    for m in module.modules():
-        if hasattr(m, "reset_parameters") and not isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
-            m.reset_parameters()
+    bn = torch.nn.modules.batchnorm._BatchNorm
+    if reset:
+        torch.manual_seed(seed)
+        for m in module.modules():
+            if hasattr(m, "reset_parameters") and not isinstance(m, bn):
+                m.reset_parameters()
     g = torch.Generator().manual_seed(seed + 1)
     with torch.no_grad():
         for m in module.modules():
-            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+            if isinstance(m, bn):
                 c = m.num_features
                 if m.affine:
                     m.weight.copy_(torch.rand(c, generator=g) + 0.5)
@@ -51,7 +55,8 @@ def randomize(module, seed: int = 0) -> None:
 def compile_with_torch_weights(source: str, model_name: str | None, torch_module, tmp_path,
                                params: dict | None = None, seed: int = 0, fmt: str = "safetensors"):
     """Randomize `torch_module`, save its state_dict as `fmt`, compile `source`
-    (a .nnd path, or `std.NAME`) with it; returns the ONNX model."""
+    (a .nnd path, or `std.NAME`: `model_name` from that standard-library
+    module) with it; returns the ONNX model."""
     pytest.importorskip("torch", reason=TORCH_REASON)
     import nnd
     randomize(torch_module, seed)
@@ -64,8 +69,10 @@ def compile_with_torch_weights(source: str, model_name: str | None, torch_module
         save_file(state, path)
     else:
         np.savez(path, **{k: v.numpy() for k, v in state.items()})
-    file = std_path(source) if source.startswith("std.") else source
-    return nnd.compile(file, model=model_name, params=params, weights=path)
+    if source.startswith("std."):   # a standard-library model, as a user imports it
+        text = f"import {source}\nmodel Chosen = {model_name}\n"
+        return nnd.compile(text=text, model="Chosen", params=params, weights=path)
+    return nnd.compile(source, model=model_name, params=params, weights=path)
 
 
 def assert_matches_torch(source: str, model_name: str | None, torch_module, input_shapes: list,
