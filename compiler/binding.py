@@ -116,9 +116,10 @@ def load(path: str) -> tuple[dict, list]:
 
 
 def _load_npz(path: str) -> dict:
-    with np.load(path, allow_pickle=False) as z:
-        if not hasattr(z, "files"):
-            raise WeightError(f"`{path}` holds a single array, not named arrays; save with np.savez(path, **named)")
+    z = np.load(path, allow_pickle=False)
+    if not isinstance(z, np.lib.npyio.NpzFile):
+        raise WeightError(f"`{path}` holds a single array, not named arrays; save with np.savez(path, **named)")
+    with z:
         return {k: z[k] for k in z.files}
 
 

@@ -249,6 +249,11 @@ def test_unreadable_and_unknown_files_are_clear_errors(mlp, tmp_path):
         nnd.compile(mlp, weights=str(tmp_path / "w.pt"))
     with pytest.raises(api.WeightError, match="no such file"):
         nnd.compile(mlp, weights=str(tmp_path / "absent.npz"))
+    single = tmp_path / "single.npz"
+    with open(single, "wb") as f:
+        np.save(f, np.zeros(3))
+    with pytest.raises(api.WeightError, match=r"holds a single array, not named arrays"):
+        nnd.compile(mlp, weights=str(single))
 
 
 def test_safetensors_without_the_package_says_how_to_install(mlp, tmp_path, monkeypatch):
