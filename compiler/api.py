@@ -118,18 +118,22 @@ def _stack_room():
 def build(path: str | None = None, *, text: str | None = None, model: str | None = None,
           params: dict | None = None, seed: int = 0, weights: str | None = None, optimize: bool = True,
           allow_outside: bool = False, report: list | None = None,
-          keep_training_outputs: bool = False, partial: bool = False) -> tuple:
+          keep_training_outputs: bool = False, partial: bool = False, freeze=()) -> tuple:
     """Check, bind `weights` (a .npz, .safetensors or .onnx file; strict unless
     `partial`), materialize the rest and run the pass pipeline (unless
     `optimize` is false; `keep_training_outputs` keeps outputs marked
     training-only, which the pipeline otherwise drops). Returns
     (ir, CheckResult), the binding's report in `ir.meta["binding"]`; raises
-    CompileFailed on errors, WeightError when the weights do not fit."""
+    CompileFailed on errors, WeightError when the weights do not fit (or
+    a `freeze` pattern names no layer with parameters)."""
     res = check(path, text=text, model=model, params=params, allow_outside=allow_outside)
     if not res.ok:
         raise CompileFailed(res)
     from .weights import materialize
     ir = res.ir
+    if freeze:
+        from .binding import check_freeze
+        check_freeze(ir, freeze)
     if weights:
         from .binding import bind
         ir.meta["binding"] = bind(ir, weights, partial=partial)
@@ -146,7 +150,9 @@ def compile(path: str | None = None, *, text: str | None = None, model: str | No
             partial: bool = False, freeze=(), weight_report: list | None = None):
     """Compile a .nnd file (or `text`) to an onnx.ModelProto. `freeze`: glob
     patterns over layer names whose parameters are recorded as frozen in the
-    metadata (`nnd.frozen`); `weight_report` receives the BindReport."""
+    metadata (`nnd.frozen`: the written initializers, after the passes; use
+    optimize=False to keep BatchNorm for training); `weight_report` receives
+    the BindReport."""
     with _no_gc():
         return _compile(path, text, model, params, seed, weights, optimize, allow_outside, report,
                         keep_training_outputs, partial, freeze, weight_report)
@@ -156,7 +162,7 @@ def _compile(path, text, model, params, seed, weights, optimize, allow_outside, 
              keep_training_outputs=False, partial=False, freeze=(), weight_report=None):
     ir, res = build(path, text=text, model=model, params=params, seed=seed, weights=weights,
                     optimize=optimize, allow_outside=allow_outside, report=report,
-                    keep_training_outputs=keep_training_outputs, partial=partial)
+                    keep_training_outputs=keep_training_outputs, partial=partial, freeze=freeze)
     from .lower import lower
     onnx_model = lower(ir, source=os.path.basename(res.path))
     if freeze:

@@ -272,18 +272,24 @@ def _hint(rep: BindReport) -> str:
 # ------------------------------------------------------------------ freezing
 
 
-def frozen_initializers(ir: IR, patterns) -> list[str]:
+def check_freeze(ir: IR, patterns) -> None:
+    """Every --freeze pattern must name a layer with parameters in the
+    program as written (before the passes rewrite it)."""
+    frozen_initializers(ir, patterns, strict=True)
+
+
+def frozen_initializers(ir: IR, patterns, strict: bool = False) -> list[str]:
     """Initializer names of the parameters that `patterns` mark frozen, in
     model order (the order lowering writes them). A pattern is a glob over
     layer names (`layer1.*`, `conv1`), a block path (`layer1` freezes all
-    inside it) or a full parameter name (`fc.bias`). A pattern that matches
-    nothing is an error."""
+    inside it) or a full parameter name (`fc.bias`). With `strict`, a pattern
+    that matches nothing is an error."""
     params = parameters(ir)
     hit = set()
     for pat in patterns:
         found = {full for full, (n, _, _) in params.items()
                  if _matches(ir.node(n)["name"], full, pat)}
-        if not found:
+        if not found and strict:
             paths = {full.rsplit(".", 1)[0] for full in params}
             paths |= {p.rsplit(".", k)[0] for p in paths for k in range(1, p.count(".") + 1)}
             alt = _did_you_mean(pat, sorted(paths))
@@ -299,9 +305,11 @@ def _matches(layer: str, full: str, pat: str) -> bool:
 
 
 def mark_frozen(model, ir: IR, patterns) -> list[str]:
-    """Record the frozen parameters in the model's metadata as `nnd.frozen`
-    (comma-separated initializer names); returns them. `model` is a
-    ModelProto, or anything holding one as `.proto`."""
+    """Record the frozen parameters of the compiled `ir` (after the passes:
+    a BatchNorm folded into a convolution leaves its parameters in the
+    convolution's, which are frozen when the convolution is) in the model's
+    metadata as `nnd.frozen`, comma-separated initializer names; returns them.
+    `model` is a ModelProto, or anything holding one as `.proto`."""
     names = frozen_initializers(ir, patterns)
     props = getattr(model, "proto", model).metadata_props
     for p in [p for p in props if p.key == "nnd.frozen"]:

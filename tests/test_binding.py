@@ -341,7 +341,7 @@ def _meta(model) -> dict:
 def test_freeze_records_frozen_initializers_in_metadata(tmp_path):
     src = tmp_path / "r.nnd"
     src.write_text(RESNET)
-    m = nnd.compile(str(src), freeze=["layer1", "conv1"])
+    m = nnd.compile(str(src), freeze=["layer1", "conv1"], optimize=False)   # -O0: BatchNorm kept, for training
     frozen = _meta(m)["nnd.frozen"].split(",")
     assert frozen[0] == "conv1.weight"
     assert "layer1.0.conv1.weight" in frozen and "layer1.1.bn2.running_var" in frozen
@@ -349,10 +349,22 @@ def test_freeze_records_frozen_initializers_in_metadata(tmp_path):
     assert len(frozen) == 1 + 2 * 10
     assert set(frozen) <= {t.name for t in m.graph.initializer}
     # a glob, and a single parameter
-    m2 = nnd.compile(str(src), freeze=["layer*.bn?", "fc.bias"])
+    m2 = nnd.compile(str(src), freeze=["layer*.bn?", "fc.bias"], optimize=False)
     frozen2 = _meta(m2)["nnd.frozen"].split(",")
     assert "layer2.bn1.weight" in frozen2 and "fc.bias" in frozen2 and "fc.weight" not in frozen2
     assert not any("conv" in n or "downsample" in n for n in frozen2)
+
+
+def test_freeze_names_the_initializers_left_after_the_passes(tmp_path):
+    """Optimized, each BatchNorm is folded into the convolution before it: the
+    frozen names are the written initializers, the convolutions' new biases
+    included; a pattern naming only folded layers is valid and leaves nothing."""
+    src = tmp_path / "r.nnd"
+    src.write_text(RESNET)
+    m = nnd.compile(str(src), freeze=["layer1", "bn1"])
+    frozen = _meta(m)["nnd.frozen"].split(",")
+    assert frozen == [f"layer1.{i}.conv{j}.{p}" for i in (0, 1) for j in (1, 2) for p in ("weight", "bias")]
+    assert set(frozen) <= {t.name for t in m.graph.initializer}
 
 
 def test_freeze_output_is_deterministic_and_absent_without_freeze(tmp_path):
