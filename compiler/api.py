@@ -118,19 +118,25 @@ def _stack_room():
 def build(path: str | None = None, *, text: str | None = None, model: str | None = None,
           params: dict | None = None, seed: int = 0, weights: str | None = None, optimize: bool = True,
           allow_outside: bool = False, report: list | None = None,
-          keep_training_outputs: bool = False) -> tuple:
-    """Check, then materialize weights and run the pass pipeline (unless
+          keep_training_outputs: bool = False, partial: bool = False, freeze=()) -> tuple:
+    """Check, bind `weights` (a .npz, .safetensors or .onnx file; strict unless
+    `partial`), materialize the rest and run the pass pipeline (unless
     `optimize` is false; `keep_training_outputs` keeps outputs marked
-    training-only, which the pipeline otherwise drops).
-    Returns (ir, CheckResult); raises CompileFailed on errors."""
+    training-only, which the pipeline otherwise drops). Returns
+    (ir, CheckResult), the binding's report in `ir.meta["binding"]`; raises
+    CompileFailed on errors, WeightError when the weights do not fit (or
+    a `freeze` pattern names no layer with parameters)."""
     res = check(path, text=text, model=model, params=params, allow_outside=allow_outside)
     if not res.ok:
         raise CompileFailed(res)
     from .weights import materialize
     ir = res.ir
+    if freeze:
+        from .binding import check_freeze
+        check_freeze(ir, freeze)
     if weights:
         from .binding import bind
-        bind(ir, weights)
+        ir.meta["binding"] = bind(ir, weights, partial=partial)
     materialize(ir, seed)
     if optimize:
         from .passes import run_pipeline
@@ -140,32 +146,127 @@ def build(path: str | None = None, *, text: str | None = None, model: str | None
 
 def compile(path: str | None = None, *, text: str | None = None, model: str | None = None,
             params: dict | None = None, seed: int = 0, weights: str | None = None, optimize: bool = True,
-            allow_outside: bool = False, report: list | None = None, keep_training_outputs: bool = False):
-    """Compile a .nnd file (or `text`) to an onnx.ModelProto."""
+            allow_outside: bool = False, report: list | None = None, keep_training_outputs: bool = False,
+            partial: bool = False, freeze=(), weight_report: list | None = None):
+    """Compile a .nnd file (or `text`) to an onnx.ModelProto. `freeze`: glob
+    patterns over layer names whose parameters are recorded as frozen in the
+    metadata (`nnd.frozen`: the written initializers, after the passes; use
+    optimize=False to keep BatchNorm for training); `weight_report` receives
+    the BindReport."""
     with _no_gc():
         return _compile(path, text, model, params, seed, weights, optimize, allow_outside, report,
-                        keep_training_outputs)
+                        keep_training_outputs, partial, freeze, weight_report)
 
 
 def _compile(path, text, model, params, seed, weights, optimize, allow_outside, report,
-             keep_training_outputs=False):
+             keep_training_outputs=False, partial=False, freeze=(), weight_report=None):
     ir, res = build(path, text=text, model=model, params=params, seed=seed, weights=weights,
                     optimize=optimize, allow_outside=allow_outside, report=report,
-                    keep_training_outputs=keep_training_outputs)
+                    keep_training_outputs=keep_training_outputs, partial=partial, freeze=freeze)
     from .lower import lower
-    return lower(ir, source=os.path.basename(res.path))
+    onnx_model = lower(ir, source=os.path.basename(res.path))
+    if freeze:
+        from .binding import mark_frozen
+        mark_frozen(onnx_model, ir, freeze)
+    if weight_report is not None and "binding" in ir.meta:
+        weight_report.append(ir.meta["binding"])
+    return onnx_model
 
 
-def save(model, out: str) -> None:
-    """Write an ONNX model atomically: a temporary file beside `out`, then a rename."""
-    data = model.SerializeToString()
+# protobuf cannot serialize a message of 2 GiB; keep 32 MiB for the graph itself.
+EXTERNAL_DATA_THRESHOLD = 2**31 - 2**25
+
+
+def save(model, out: str, external_threshold: int | None = None) -> list[str]:
+    """Write an ONNX model atomically: temporary files beside `out`, then
+    renames. When its initializers hold more than `external_threshold` bytes,
+    they are written to `<out>.data` beside it (ONNX external data, offsets
+    aligned to 4096) and the model refers to that file by its base name.
+    Returns the paths written; `model` is left as it was."""
+    if external_threshold is None:
+        external_threshold = EXTERNAL_DATA_THRESHOLD
     d = os.path.dirname(os.path.abspath(out))
+    if _initializer_bytes(model) <= external_threshold:
+        _atomic_write(d, out, [model.SerializeToString()])
+        return [out]
+    data_path = out + ".data"
+    moved = []   # (tensor, raw bytes): put back once the model is serialized
+    fd, tmp_data = tempfile.mkstemp(prefix=".nndc-", suffix=".tmp", dir=d)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            _externalize(model, f, os.path.basename(data_path), moved)
+        data = model.SerializeToString()
+    except BaseException:
+        _restore(moved)
+        os.unlink(tmp_data)
+        raise
+    _restore(moved)
+    try:
+        os.replace(tmp_data, data_path)
+        _atomic_write(d, out, [data])
+    except BaseException:
+        if os.path.exists(tmp_data):
+            os.unlink(tmp_data)
+        raise
+    return [out, data_path]
+
+
+def _atomic_write(d: str, out: str, chunks) -> None:
     fd, tmp = tempfile.mkstemp(prefix=".nndc-", suffix=".tmp", dir=d)
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
+            for c in chunks:
+                f.write(c)
         os.replace(tmp, out)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def _tensor_bytes(t) -> int:
+    from onnx import helper
+    try:
+        itemsize = helper.tensor_dtype_to_np_dtype(t.data_type).itemsize
+    except Exception:
+        return 0
+    n = 1
+    for d in t.dims:
+        n *= d
+    return n * itemsize
+
+
+def _initializer_bytes(model) -> int:
+    """The initializers' size, from their shapes (without copying any data)."""
+    from onnx import TensorProto
+    return sum(_tensor_bytes(t) for t in model.graph.initializer if t.data_location != TensorProto.EXTERNAL)
+
+
+def _externalize(model, f, location: str, moved: list, min_bytes: int = 1024, align: int = 4096) -> None:
+    """Move each initializer of at least `min_bytes` into the open file `f`
+    (offsets aligned for memory mapping), noting each in `moved`."""
+    from onnx import TensorProto
+    offset = 0
+    for t in model.graph.initializer:
+        if (t.data_location == TensorProto.EXTERNAL or not t.HasField("raw_data")
+                or _tensor_bytes(t) < min_bytes):
+            continue
+        raw = t.raw_data
+        pad = -offset % align
+        f.write(b"\0" * pad)
+        offset += pad
+        f.write(raw)
+        moved.append((t, raw))
+        t.ClearField("raw_data")
+        t.data_location = TensorProto.EXTERNAL
+        for k, v in (("location", location), ("offset", str(offset)), ("length", str(len(raw)))):
+            e = t.external_data.add()
+            e.key, e.value = k, v
+        offset += len(raw)
+
+
+def _restore(moved) -> None:
+    for t, raw in moved:
+        t.ClearField("external_data")
+        t.ClearField("data_location")
+        t.raw_data = raw

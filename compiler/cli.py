@@ -51,7 +51,13 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("file")
     c.add_argument("-o", "--output", help="output path (default: FILE with .onnx)")
     c.add_argument("--seed", type=int, default=0, help="seed of the random initial weights")
-    c.add_argument("--weights", help="bind weights from .npz, .safetensors or .onnx")
+    c.add_argument("--weights", metavar="FILE",
+                   help="bind weights from .npz, .safetensors or .onnx (by parameter name; strict)")
+    c.add_argument("--partial", action="store_true",
+                   help="with --weights: bind what matches, initialize the rest, print what was bound")
+    c.add_argument("--freeze", action="append", default=[], metavar="PATTERN",
+                   help="mark the parameters of matching layers frozen (glob over layer names, e.g. "
+                        "'layer1.*'; repeatable); recorded in the ONNX metadata as nnd.frozen")
     c.add_argument("-O0", dest="optimize", action="store_false", help="disable the optimization passes")
     c.add_argument("--report", action="store_true", help="print what each pass changed")
     c.add_argument("--keep-training-outputs", action="store_true",
@@ -125,12 +131,21 @@ def cmd_compile(args) -> int:
     if res.diagnostics and args.format == "text":
         emit(res.diagnostics, res.sources, "text")
     out = args.output or os.path.splitext(args.file)[0] + ".onnx"
+    if args.partial and not args.weights:
+        sys.stderr.write("nndc: error: --partial needs --weights FILE\n")
+        return 2
+    if args.weights and not os.access(args.weights, os.R_OK):
+        sys.stderr.write(f"nndc: error: cannot read weights `{args.weights}`: "
+                         f"{'permission denied' if os.path.exists(args.weights) else 'no such file'}\n")
+        return 2
     report: list = []
+    bound: list = []
     try:
         model = api.compile(args.file, model=args.model, params=dict(args.param), seed=args.seed,
                             weights=args.weights, optimize=args.optimize,
                             allow_outside=args.allow_outside_imports, report=report,
-                            keep_training_outputs=args.keep_training_outputs)
+                            keep_training_outputs=args.keep_training_outputs,
+                            partial=args.partial, freeze=args.freeze, weight_report=bound)
     except api.CompileFailed as e:
         emit(e.result.diagnostics, e.result.sources, args.format)
         return 1
@@ -138,13 +153,15 @@ def cmd_compile(args) -> int:
         sys.stderr.write(f"nndc: error: {e}\n")
         return 1
     try:
-        api.save(model, out)
+        written = api.save(model, out)
     except OSError as e:
         sys.stderr.write(f"nndc: error: cannot write {out}: {e.strerror or e}\n")
         return 2
     if args.report:
         print(format_report(report) if args.optimize else "optimization passes disabled (-O0)")
-    print(f"wrote {out}")
+    for rep in bound:
+        print("\n".join(rep.summary()))
+    print(f"wrote {out}" + (f" (weights in {written[1]})" if len(written) > 1 else ""))
     return 0
 
 
