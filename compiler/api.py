@@ -8,7 +8,6 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass, field
 
 from .diagnostics import Diagnostic, Sources
@@ -69,10 +68,13 @@ def check(path: str | None = None, *, text: str | None = None, model: str | None
 
 def build(path: str | None = None, *, text: str | None = None, model: str | None = None,
           params: dict | None = None, seed: int = 0, weights: str | None = None, optimize: bool = True,
-          allow_outside: bool = False, report: list | None = None) -> tuple:
-    """Check, then materialize weights and run the pass pipeline.
+          allow_outside: bool = False, report: list | None = None,
+          checked: CheckResult | None = None) -> tuple:
+    """Check (unless `checked` is that check's result already), then
+    materialize weights and run the pass pipeline.
     Returns (ir, CheckResult); raises CompileFailed on errors."""
-    res = check(path, text=text, model=model, params=params, allow_outside=allow_outside)
+    res = checked if checked is not None else check(path, text=text, model=model, params=params,
+                                                    allow_outside=allow_outside)
     if not res.ok:
         raise CompileFailed(res)
     from .weights import materialize
@@ -89,24 +91,26 @@ def build(path: str | None = None, *, text: str | None = None, model: str | None
 
 def compile(path: str | None = None, *, text: str | None = None, model: str | None = None,
             params: dict | None = None, seed: int = 0, weights: str | None = None, optimize: bool = True,
-            allow_outside: bool = False, report: list | None = None):
-    """Compile a .nnd file (or `text`) to an onnx.ModelProto."""
+            allow_outside: bool = False, report: list | None = None, lazy: bool = False,
+            checked: CheckResult | None = None):
+    """Compile a .nnd file (or `text`) to an onnx.ModelProto.
+
+    With lazy=True, returns a `LoweredModel` instead: the same model with its
+    weights still the compiler's arrays, which `save` writes straight to the
+    file (no in-memory copy of the weights); `.to_proto()` gives the
+    ModelProto. `checked`: the result of `check` on the same arguments, to
+    skip parsing and elaborating again (it is consumed: its IR becomes the
+    compiled model's)."""
     ir, res = build(path, text=text, model=model, params=params, seed=seed, weights=weights,
-                    optimize=optimize, allow_outside=allow_outside, report=report)
-    from .lower import lower
-    return lower(ir, source=os.path.basename(res.path))
+                    optimize=optimize, allow_outside=allow_outside, report=report, checked=checked)
+    from .lower import lower_lazy
+    lowered = lower_lazy(ir, source=os.path.basename(res.path))
+    return lowered if lazy else lowered.to_proto()
 
 
 def save(model, out: str) -> None:
-    """Write an ONNX model atomically: a temporary file beside `out`, then a rename."""
-    data = model.SerializeToString()
-    d = os.path.dirname(os.path.abspath(out))
-    fd, tmp = tempfile.mkstemp(prefix=".nndc-", suffix=".tmp", dir=d)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, out)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    """Write an ONNX model (a ModelProto, or what `compile(lazy=True)` returns)
+    atomically: a temporary file beside `out`, then a rename. Tensors are
+    written one at a time, never the whole serialized model in memory."""
+    from .writer import save as _save
+    _save(model, out)

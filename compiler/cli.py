@@ -116,7 +116,8 @@ def cmd_compile(args) -> int:
     try:
         model = api.compile(args.file, model=args.model, params=dict(args.param), seed=args.seed,
                             weights=args.weights, optimize=args.optimize,
-                            allow_outside=args.allow_outside_imports, report=report)
+                            allow_outside=args.allow_outside_imports, report=report, lazy=True,
+                            checked=res)
     except api.CompileFailed as e:
         emit(e.result.diagnostics, e.result.sources, args.format)
         return 1

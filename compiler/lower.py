@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import numpy as np
 import onnx
-from onnx import TensorProto, helper, numpy_helper
+from onnx import TensorProto, helper
 
 from .ir import IR
 from .layers import REGISTRY
 from .shapes import Sym
+from .writer import Init, LoweredModel
 
 OPSET = 21
 IR_VERSION = 10   # onnx 1.23 writes IR 14 by default; onnxruntime 1.31 accepts at most 11
@@ -26,7 +27,7 @@ class Emitter:
     def __init__(self, ir: IR):
         self.ir = ir
         self.nodes: list[onnx.NodeProto] = []
-        self.initializers: list[onnx.TensorProto] = []
+        self.initializers: list[Init] = []   # encoded at write time (see LoweredModel)
         self._names: set[str] = set()
         self._const_cache: dict = {}
         self.layer = ""        # the IR node being lowered
@@ -61,7 +62,7 @@ class Emitter:
         if shape is not None:
             arr = arr.reshape(shape)
         self._names.add(name)
-        self.initializers.append(numpy_helper.from_array(np.ascontiguousarray(arr, dtype=np.float32), name))
+        self.initializers.append(Init(name, np.ascontiguousarray(arr, dtype=np.float32)))   # no copy when it fits
         return name
 
     def const(self, value, dtype=np.int64, hint: str = "const") -> str:
@@ -71,7 +72,7 @@ class Emitter:
         if key in self._const_cache:
             return self._const_cache[key]
         name = self.fresh(f"{self.layer}/{hint}")
-        self.initializers.append(numpy_helper.from_array(arr, name))
+        self.initializers.append(Init(name, np.ascontiguousarray(arr)))
         self._const_cache[key] = name
         return name
 
@@ -89,6 +90,13 @@ def _value_info(name: str, shape) -> onnx.ValueInfoProto:
 
 
 def lower(ir: IR, source: str = "") -> onnx.ModelProto:
+    """The complete ModelProto (every initializer's bytes copied into it)."""
+    return lower_lazy(ir, source).to_proto()
+
+
+def lower_lazy(ir: IR, source: str = "") -> "LoweredModel":
+    """The model with its initializers left as the IR's arrays, to be written
+    straight to a file (`LoweredModel.save`) or turned into a ModelProto."""
     e = Emitter(ir)
     tensor: dict[tuple[int, int], str] = {}
     inputs = []
@@ -121,13 +129,13 @@ def lower(ir: IR, source: str = "") -> onnx.ModelProto:
         if t != o.name:   # the same tensor under a second name, or an input passed through
             e.nodes.append(helper.make_node("Identity", [t], [o.name], name=e.fresh("node:" + o.name)))
         outputs.append(_value_info(o.name, ir.node(o.node)["shapes"][o.port]))
-    graph = helper.make_graph(e.nodes, ir.name, inputs, outputs, e.initializers)
+    graph = helper.make_graph(e.nodes, ir.name, inputs, outputs)
     model = helper.make_model(graph, producer_name="nndc", producer_version=_version(),
                               opset_imports=[helper.make_opsetid("", OPSET)])
     model.ir_version = IR_VERSION
     if source:
         helper.set_model_props(model, {"nnd.source": source, "nnd.model": str(ir.meta.get("model", ir.name))})
-    return model
+    return LoweredModel(model, e.initializers)
 
 
 def _rename_output(e: Emitter, first: int, t: str, want: str) -> str:

@@ -4,6 +4,8 @@ for significant newlines, and syntax errors turned into located diagnostics."""
 from __future__ import annotations
 
 import ast as pyast
+import hashlib
+import os
 from functools import lru_cache
 from importlib import resources
 
@@ -65,9 +67,15 @@ def _lark() -> Lark:
     text = resources.files("nnd.grammar").joinpath("nnd.lark").read_text(encoding="utf-8")
     # The basic lexer, not the contextual one: the post-lexer holds newlines
     # back, so the lexer cannot know the parser's state.
+    # Building the LALR tables takes about half a second; lark caches them in
+    # a file keyed by the grammar and options (checked on load), so every
+    # later process starts in milliseconds.
+    from .cachedir import cache_dir
+    d = cache_dir()
+    cache = os.path.join(d, f"lark-{hashlib.sha256(text.encode()).hexdigest()[:16]}.cache") if d else False
     return Lark(text, parser="lalr", lexer="basic", postlex=_NewlinePostLex(),
                 propagate_positions=True, maybe_placeholders=True,
-                start=["start", "expr"])
+                start=["start", "expr"], cache=cache)
 
 
 class _ToAst(Transformer):
