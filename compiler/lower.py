@@ -26,7 +26,9 @@ class Emitter:
 
     def __init__(self, ir: IR):
         self.ir = ir
-        self.nodes: list[onnx.NodeProto] = []
+        # Nodes are built in place in the model's graph (no copy at the end).
+        self.model = onnx.ModelProto()
+        self.nodes = self.model.graph.node
         self.initializers: list[Init] = []   # encoded at write time (see LoweredModel)
         self._names: set[str] = set()
         self._const_cache: dict = {}
@@ -48,9 +50,18 @@ class Emitter:
         base = self.layer if self._k == 0 else f"{self.layer}/{op_type}"
         self._k += 1
         outs = [self.fresh(base if n_out == 1 else f"{base}:{i}") for i in range(n_out)]
-        node = helper.make_node(op_type, list(inputs), outs, name=self.fresh("node:" + base), doc_string=self.doc,
-                                **{k: v for k, v in attrs.items() if v is not None})
-        self.nodes.append(node)
+        # What helper.make_node builds, field for field, without its copies.
+        node = self.nodes.add()
+        node.op_type = op_type
+        node.input.extend(inputs)
+        node.output.extend(outs)
+        node.name = self.fresh("node:" + base)
+        if self.doc:
+            node.doc_string = self.doc
+        for k in sorted(attrs):
+            v = attrs[k]
+            if v is not None:
+                _attribute(node.attribute, k, v)
         return outs[0] if n_out == 1 else outs
 
     def weight(self, pname: str, shape: tuple | None = None) -> str:
@@ -127,15 +138,41 @@ def lower_lazy(ir: IR, source: str = "") -> "LoweredModel":
     for o in ir.outputs:
         t = tensor[(o.node, o.port)]
         if t != o.name:   # the same tensor under a second name, or an input passed through
-            e.nodes.append(helper.make_node("Identity", [t], [o.name], name=e.fresh("node:" + o.name)))
+            e.nodes.add(op_type="Identity", input=[t], output=[o.name], name=e.fresh("node:" + o.name))
         outputs.append(_value_info(o.name, ir.node(o.node)["shapes"][o.port]))
-    graph = helper.make_graph(e.nodes, ir.name, inputs, outputs)
-    model = helper.make_model(graph, producer_name="nndc", producer_version=_version(),
-                              opset_imports=[helper.make_opsetid("", OPSET)])
+    # helper.make_graph and make_model would copy every node twice.
+    model = e.model
+    model.graph.name = ir.name
+    model.graph.input.extend(inputs)
+    model.graph.output.extend(outputs)
     model.ir_version = IR_VERSION
+    model.opset_import.append(helper.make_opsetid("", OPSET))
+    model.producer_name = "nndc"
+    model.producer_version = _version()
     if source:
         helper.set_model_props(model, {"nnd.source": source, "nnd.model": str(ir.meta.get("model", ir.name))})
     return LoweredModel(model, e.initializers)
+
+
+_INT, _FLOAT, _STRING = onnx.AttributeProto.INT, onnx.AttributeProto.FLOAT, onnx.AttributeProto.STRING
+_INTS, _FLOATS = onnx.AttributeProto.INTS, onnx.AttributeProto.FLOATS
+
+
+def _attribute(container, key: str, v) -> None:
+    """helper.make_attribute's result for the common values, built in place."""
+    t = type(v)
+    if t is int or t is bool:
+        container.add(name=key, i=int(v), type=_INT)
+    elif t is float:
+        container.add(name=key, f=v, type=_FLOAT)
+    elif t is str:
+        container.add(name=key, s=v.encode("utf-8"), type=_STRING)
+    elif (t is list or t is tuple) and v and all(type(x) is int for x in v):
+        container.add(name=key, ints=v, type=_INTS)
+    elif (t is list or t is tuple) and v and all(type(x) in (int, float) for x in v):
+        container.add(name=key, floats=v, type=_FLOATS)
+    else:
+        container.append(helper.make_attribute(key, v))
 
 
 def _rename_output(e: Emitter, first: int, t: str, want: str) -> str:

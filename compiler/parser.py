@@ -286,8 +286,13 @@ class ParseError(Exception):
 
 def parse(text: str, file: str) -> ast.Program:
     """Parse a whole file; raises ParseError with a located diagnostic."""
-    tree = _parse(text, file, "start")
-    items = _ToAst(file).transform(tree)
+    # fastparse builds the same tree about ten times faster, or declines
+    # (syntax errors included): then lark decides and reports.
+    from .fastparse import parse_items
+    items = parse_items(text, file)
+    if items is None:
+        tree = _parse(text, file, "start")
+        items = _ToAst(file).transform(tree)
     end = _end_span(text, file)
     return ast.Program(Span(file, 1, 1, end.line, end.column), file, items)
 

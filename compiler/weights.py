@@ -21,6 +21,11 @@ def init_array(seed: int, name: str, w) -> np.ndarray:
     if w.init == "const":
         return np.full(w.shape, w.value, dtype=np.float32)
     rng = np.random.default_rng([seed & 0xFFFFFFFF, zlib.crc32(name.encode())])
+    if w.size <= _CHUNK:
+        a = rng.random(w.size, dtype=np.float32)
+        a *= np.float32(2 * w.bound)
+        a -= np.float32(w.bound)
+        return a.reshape(w.shape)
     a = np.empty(w.size, dtype=np.float32)
     scale, shift = np.float32(2 * w.bound), np.float32(w.bound)
     # In chunks: the same stream and the same values as one call (the
@@ -34,7 +39,8 @@ def init_array(seed: int, name: str, w) -> np.ndarray:
     return a.reshape(w.shape)
 
 
-_PARALLEL = 1 << 22   # values: above this, tensors are drawn on two threads
+_PARALLEL = 1 << 22          # values in large tensors: above this, two threads draw them
+_PARALLEL_TENSOR = 1 << 16   # a tensor this large or larger counts as large
 
 
 def materialize(ir: IR, seed: int = 0) -> None:
@@ -46,13 +52,18 @@ def materialize(ir: IR, seed: int = 0) -> None:
         for pname, w in specs.items():
             if pname not in arrays:
                 todo.append((arrays, pname, f"{data['name']}.{pname}", w))
+    # Small tensors here, large ones on two threads: numpy draws and scales
+    # without the GIL, so a second thread halves the time on two free cores,
+    # but only for tensors large enough to outweigh the handing over. Each
+    # tensor has its own stream: values do not depend on who draws them.
+    small = [t for t in todo if t[3].size < _PARALLEL_TENSOR]
+    todo = [t for t in todo if t[3].size >= _PARALLEL_TENSOR]
+    for arrays, pname, name, w in small:
+        arrays[pname] = init_array(seed, name, w)
     if sum(w.size for *_, w in todo) < _PARALLEL:
         for arrays, pname, name, w in todo:
             arrays[pname] = init_array(seed, name, w)
         return
-    # numpy draws and scales without the GIL, so a second thread halves the
-    # time on two free cores. Each tensor has its own stream: the values do
-    # not depend on which thread draws them.
     import threading
     todo.sort(key=lambda t: -t[3].size)
     lock = threading.Lock()

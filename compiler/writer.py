@@ -129,15 +129,26 @@ def _repeated(fd) -> bool:
 def _split(msg, field_number: int) -> tuple[bytes, bytes]:
     """`msg` (which must not hold `field_number`) serialized as the fields
     numbered below it and the fields numbered above it."""
-    lo, hi = type(msg)(), type(msg)()
+    # Fields serialize in number order, so the low part is a prefix of the
+    # whole: serialize the whole once, and the (small) high fields alone.
+    hi = type(msg)()
+    for fd, v in msg.ListFields():
+        if fd.number > field_number:
+            if _repeated(fd):
+                getattr(hi, fd.name).extend(v)
+            elif fd.message_type is not None:
+                getattr(hi, fd.name).CopyFrom(v)
+            else:
+                setattr(hi, fd.name, v)
+    full, tail = msg.SerializeToString(), hi.SerializeToString()
+    if full.endswith(tail):
+        return full[:len(full) - len(tail)], tail
+    lo = type(msg)()   # not in field order after all: split field by field
     lo.CopyFrom(msg)
-    hi.CopyFrom(msg)
     for fd, _ in msg.ListFields():
         if fd.number > field_number:
             lo.ClearField(fd.name)
-        elif fd.number < field_number:
-            hi.ClearField(fd.name)
-    return lo.SerializeToString(), hi.SerializeToString()
+    return lo.SerializeToString(), tail
 
 
 class LoweredModel:
