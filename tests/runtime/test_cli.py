@@ -129,3 +129,21 @@ def test_stats():
     assert r.median_ms == pytest.approx(5.5)
     assert r.p10_ms == pytest.approx(1.9) and r.p90_ms == pytest.approx(9.1)
     assert r.throughput == pytest.approx(4000 / 5.5)
+
+
+def test_nndc_compile_as_a_command_exits_cleanly(tmp_path):
+    """As a command, nndc compile ends without interpreter teardown: the
+    output must still be complete and the messages flushed."""
+    import subprocess
+    import sys
+
+    import onnx
+    out = tmp_path / "m.onnx"
+    p = subprocess.run([sys.executable, "-m", "nnd", "compile", LENET, "-o", str(out)],
+                       capture_output=True, text=True)
+    assert p.returncode == 0 and p.stdout.strip() == f"wrote {out}"
+    onnx.checker.check_model(onnx.load(str(out)))
+    bad = tmp_path / "bad.nnd"
+    bad.write_text("model M {\n    input x: [1, 3]\n    output y = x -> Nope\n}\n")
+    p = subprocess.run([sys.executable, "-m", "nnd", "compile", str(bad)], capture_output=True, text=True)
+    assert p.returncode == 1 and "E0102" in p.stderr
