@@ -11,7 +11,6 @@ import contextlib
 import gc
 import os
 import sys
-import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -118,15 +117,19 @@ def _stack_room():
 def build(path: str | None = None, *, text: str | None = None, model: str | None = None,
           params: dict | None = None, seed: int = 0, weights: str | None = None, optimize: bool = True,
           allow_outside: bool = False, report: list | None = None,
-          keep_training_outputs: bool = False, partial: bool = False, freeze=()) -> tuple:
+          keep_training_outputs: bool = False, partial: bool = False, freeze=(),
+          checked: CheckResult | None = None) -> tuple:
     """Check, bind `weights` (a .npz, .safetensors or .onnx file; strict unless
     `partial`), materialize the rest and run the pass pipeline (unless
     `optimize` is false; `keep_training_outputs` keeps outputs marked
     training-only, which the pipeline otherwise drops). Returns
     (ir, CheckResult), the binding's report in `ir.meta["binding"]`; raises
     CompileFailed on errors, WeightError when the weights do not fit (or
-    a `freeze` pattern names no layer with parameters)."""
-    res = check(path, text=text, model=model, params=params, allow_outside=allow_outside)
+    a `freeze` pattern names no layer with parameters). `checked`: the result
+    of `check` on the same arguments, to skip parsing and elaborating again
+    (it is consumed: its IR becomes the compiled model's)."""
+    res = checked if checked is not None else check(path, text=text, model=model, params=params,
+                                                    allow_outside=allow_outside)
     if not res.ok:
         raise CompileFailed(res)
     from .weights import materialize
@@ -147,30 +150,31 @@ def build(path: str | None = None, *, text: str | None = None, model: str | None
 def compile(path: str | None = None, *, text: str | None = None, model: str | None = None,
             params: dict | None = None, seed: int = 0, weights: str | None = None, optimize: bool = True,
             allow_outside: bool = False, report: list | None = None, keep_training_outputs: bool = False,
-            partial: bool = False, freeze=(), weight_report: list | None = None):
+            partial: bool = False, freeze=(), weight_report: list | None = None, lazy: bool = False,
+            checked: CheckResult | None = None):
     """Compile a .nnd file (or `text`) to an onnx.ModelProto. `freeze`: glob
     patterns over layer names whose parameters are recorded as frozen in the
     metadata (`nnd.frozen`: the written initializers, after the passes; use
     optimize=False to keep BatchNorm for training); `weight_report` receives
-    the BindReport."""
+    the BindReport.
+
+    With lazy=True, returns a `LoweredModel` instead: the same model with its
+    weights still the compiler's arrays, which `save` writes straight to the
+    file (no in-memory copy of the weights); `.to_proto()` gives the
+    ModelProto. `checked`: see `build`."""
     with _no_gc():
-        return _compile(path, text, model, params, seed, weights, optimize, allow_outside, report,
-                        keep_training_outputs, partial, freeze, weight_report)
-
-
-def _compile(path, text, model, params, seed, weights, optimize, allow_outside, report,
-             keep_training_outputs=False, partial=False, freeze=(), weight_report=None):
-    ir, res = build(path, text=text, model=model, params=params, seed=seed, weights=weights,
-                    optimize=optimize, allow_outside=allow_outside, report=report,
-                    keep_training_outputs=keep_training_outputs, partial=partial, freeze=freeze)
-    from .lower import lower
-    onnx_model = lower(ir, source=os.path.basename(res.path))
-    if freeze:
-        from .binding import mark_frozen
-        mark_frozen(onnx_model, ir, freeze)
-    if weight_report is not None and "binding" in ir.meta:
-        weight_report.append(ir.meta["binding"])
-    return onnx_model
+        ir, res = build(path, text=text, model=model, params=params, seed=seed, weights=weights,
+                        optimize=optimize, allow_outside=allow_outside, report=report,
+                        keep_training_outputs=keep_training_outputs, partial=partial, freeze=freeze,
+                        checked=checked)
+        from .lower import lower_lazy
+        lowered = lower_lazy(ir, source=os.path.basename(res.path))
+        if freeze:
+            from .binding import mark_frozen
+            mark_frozen(lowered, ir, freeze)
+        if weight_report is not None and "binding" in ir.meta:
+            weight_report.append(ir.meta["binding"])
+        return lowered if lazy else lowered.to_proto()
 
 
 # protobuf cannot serialize a message of 2 GiB; keep 32 MiB for the graph itself.
@@ -178,95 +182,16 @@ EXTERNAL_DATA_THRESHOLD = 2**31 - 2**25
 
 
 def save(model, out: str, external_threshold: int | None = None) -> list[str]:
-    """Write an ONNX model atomically: temporary files beside `out`, then
-    renames. When its initializers hold more than `external_threshold` bytes,
-    they are written to `<out>.data` beside it (ONNX external data, offsets
-    aligned to 4096) and the model refers to that file by its base name.
-    Returns the paths written; `model` is left as it was."""
+    """Write an ONNX model (a ModelProto, or what `compile(lazy=True)`
+    returns) atomically: temporary files beside `out`, then renames; tensors
+    are written one at a time, never the whole serialized model in memory.
+    When its initializers hold more than `external_threshold` bytes (by
+    default what one protobuf message can hold), they go to `<out>.data`
+    beside it (ONNX external data, offsets aligned to 4096), which the model
+    names by its base name. Returns the paths written; `model` is left as it
+    was."""
+    from .writer import save as _save
     if external_threshold is None:
         external_threshold = EXTERNAL_DATA_THRESHOLD
-    d = os.path.dirname(os.path.abspath(out))
-    if _initializer_bytes(model) <= external_threshold:
-        _atomic_write(d, out, [model.SerializeToString()])
-        return [out]
-    data_path = out + ".data"
-    moved = []   # (tensor, raw bytes): put back once the model is serialized
-    fd, tmp_data = tempfile.mkstemp(prefix=".nndc-", suffix=".tmp", dir=d)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            _externalize(model, f, os.path.basename(data_path), moved)
-        data = model.SerializeToString()
-    except BaseException:
-        _restore(moved)
-        os.unlink(tmp_data)
-        raise
-    _restore(moved)
-    try:
-        os.replace(tmp_data, data_path)
-        _atomic_write(d, out, [data])
-    except BaseException:
-        if os.path.exists(tmp_data):
-            os.unlink(tmp_data)
-        raise
-    return [out, data_path]
-
-
-def _atomic_write(d: str, out: str, chunks) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=".nndc-", suffix=".tmp", dir=d)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            for c in chunks:
-                f.write(c)
-        os.replace(tmp, out)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def _tensor_bytes(t) -> int:
-    from onnx import helper
-    try:
-        itemsize = helper.tensor_dtype_to_np_dtype(t.data_type).itemsize
-    except Exception:
-        return 0
-    n = 1
-    for d in t.dims:
-        n *= d
-    return n * itemsize
-
-
-def _initializer_bytes(model) -> int:
-    """The initializers' size, from their shapes (without copying any data)."""
-    from onnx import TensorProto
-    return sum(_tensor_bytes(t) for t in model.graph.initializer if t.data_location != TensorProto.EXTERNAL)
-
-
-def _externalize(model, f, location: str, moved: list, min_bytes: int = 1024, align: int = 4096) -> None:
-    """Move each initializer of at least `min_bytes` into the open file `f`
-    (offsets aligned for memory mapping), noting each in `moved`."""
-    from onnx import TensorProto
-    offset = 0
-    for t in model.graph.initializer:
-        if (t.data_location == TensorProto.EXTERNAL or not t.HasField("raw_data")
-                or _tensor_bytes(t) < min_bytes):
-            continue
-        raw = t.raw_data
-        pad = -offset % align
-        f.write(b"\0" * pad)
-        offset += pad
-        f.write(raw)
-        moved.append((t, raw))
-        t.ClearField("raw_data")
-        t.data_location = TensorProto.EXTERNAL
-        for k, v in (("location", location), ("offset", str(offset)), ("length", str(len(raw)))):
-            e = t.external_data.add()
-            e.key, e.value = k, v
-        offset += len(raw)
-
-
-def _restore(moved) -> None:
-    for t, raw in moved:
-        t.ClearField("external_data")
-        t.ClearField("data_location")
-        t.raw_data = raw
+    with _no_gc():
+        return _save(model, out, external_threshold)

@@ -79,13 +79,40 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("file")
     s.add_argument("--format", choices=("text", "json", "sarif"), default="text")
     _common(s)
+    _runtime_commands(sub)
     return ap
+
+
+def _runtime_commands(sub) -> None:
+    """`run` and `bench`: the work is in nnd.runtime (imported only when they run)."""
+    for name, text in (("run", "run a model (.nnd or .onnx) once on onnxruntime and show its outputs"),
+                       ("bench", "time a model on onnxruntime: median, p10, p90 latency and throughput")):
+        r = sub.add_parser(name, help=text)
+        r.add_argument("file", help="a .nnd file (compiled in memory) or an .onnx file")
+        r.add_argument("--input", "-i", action="append", default=[], metavar="NAME=FILE.npy",
+                       help="input data (repeatable; FILE.npz feeds its arrays by name); default: random")
+        r.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
+                       help="auto: CUDA when it really works, else the CPU")
+        r.add_argument("--batch", type=int, default=None, help="the batch size of random inputs (default 1)")
+        r.add_argument("--threads", type=int, default=None, help="onnxruntime's intra-op threads")
+        r.add_argument("--seed", type=int, default=0, help="seed of a .nnd model's random weights")
+        r.add_argument("--data-seed", type=int, default=0, help="seed of the random inputs")
+        r.add_argument("--no-cache", action="store_true", help="do not use or fill the optimized-model cache")
+        r.add_argument("-v", "--verbose", action="count", default=0, help="show onnxruntime's log (-vv: all)")
+        if name == "run":
+            r.add_argument("--save", metavar="OUT.npz", help="save the outputs, by name, to an .npz file")
+        else:
+            r.add_argument("--runs", type=int, default=None, help="timed runs (default: 10 or more, ~3 s)")
+            r.add_argument("--warmup", type=int, default=None, help="warm-up runs (default: 2 or more, ~0.5 s)")
+            r.add_argument("--json", action="store_true", help="print the results as JSON")
+        _common(r)
 
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return {"compile": cmd_compile, "check": cmd_check, "summary": cmd_summary}[args.cmd](args)
+        rc = {"compile": cmd_compile, "check": cmd_check, "summary": cmd_summary,
+              "run": cmd_run, "bench": cmd_bench}[args.cmd](args)
     except KeyboardInterrupt:
         return 130
     except Exception as e:  # a bug in nndc, never the input's fault: no traceback unless asked
@@ -95,6 +122,21 @@ def main(argv=None) -> int:
                          "this is a bug in nndc; please report it with the input that caused it "
                          "(NND_BACKTRACE=1 shows where it happened)\n")
         return 3
+    if argv is None and args.cmd == "compile":
+        _exit_now(rc)
+    return rc
+
+
+def _exit_now(rc: int) -> None:
+    """End the nndc process without tearing down the interpreter: freeing a
+    large model's syntax tree and IR object by object takes a tenth of its
+    compile time, and the output is already written and closed. Only when
+    nndc runs as a command (main() read sys.argv), never under a caller."""
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    finally:
+        os._exit(rc)
 
 
 def _check(args, path):
@@ -145,7 +187,8 @@ def cmd_compile(args) -> int:
                             weights=args.weights, optimize=args.optimize,
                             allow_outside=args.allow_outside_imports, report=report,
                             keep_training_outputs=args.keep_training_outputs,
-                            partial=args.partial, freeze=args.freeze, weight_report=bound)
+                            partial=args.partial, freeze=args.freeze, weight_report=bound,
+                            lazy=True, checked=res)
     except api.CompileFailed as e:
         emit(e.result.diagnostics, e.result.sources, args.format)
         return 1
@@ -206,3 +249,13 @@ def cmd_summary(args) -> int:
     print(f"model {ir.name}: {ir.layer_count()} layers, {total:,} parameters"
           + (f" (+ {buffers:,} buffer values)" if buffers else ""))
     return 0
+
+
+def cmd_run(args) -> int:
+    from .runtime import commands
+    return commands.run(args)
+
+
+def cmd_bench(args) -> int:
+    from .runtime import commands
+    return commands.bench(args)

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import numpy as np
 import onnx
-from onnx import TensorProto, helper, numpy_helper
+from onnx import TensorProto, helper
 
 from .ir import IR
 from .layers import REGISTRY
 from .shapes import Sym
+from .writer import Init, LoweredModel
 
 OPSET = 21
 IR_VERSION = 10   # onnx 1.23 writes IR 14 by default; onnxruntime 1.31 accepts at most 11
@@ -25,8 +26,10 @@ class Emitter:
 
     def __init__(self, ir: IR):
         self.ir = ir
-        self.nodes: list[onnx.NodeProto] = []
-        self.initializers: list[onnx.TensorProto] = []
+        # Nodes are built in place in the model's graph (no copy at the end).
+        self.model = onnx.ModelProto()
+        self.nodes = self.model.graph.node
+        self.initializers: list[Init] = []   # encoded at write time (see LoweredModel)
         self._names: set[str] = set()
         self._const_cache: dict = {}
         self.layer = ""        # the IR node being lowered
@@ -47,9 +50,18 @@ class Emitter:
         base = self.layer if self._k == 0 else f"{self.layer}/{op_type}"
         self._k += 1
         outs = [self.fresh(base if n_out == 1 else f"{base}:{i}") for i in range(n_out)]
-        node = helper.make_node(op_type, list(inputs), outs, name=self.fresh("node:" + base), doc_string=self.doc,
-                                **{k: v for k, v in attrs.items() if v is not None})
-        self.nodes.append(node)
+        # What helper.make_node builds, field for field, without its copies.
+        node = self.nodes.add()
+        node.op_type = op_type
+        node.input.extend(inputs)
+        node.output.extend(outs)
+        node.name = self.fresh("node:" + base)
+        if self.doc:
+            node.doc_string = self.doc
+        for k in sorted(attrs):
+            v = attrs[k]
+            if v is not None:
+                _attribute(node.attribute, k, v)
         return outs[0] if n_out == 1 else outs
 
     def weight(self, pname: str, shape: tuple | None = None) -> str:
@@ -61,7 +73,7 @@ class Emitter:
         if shape is not None:
             arr = arr.reshape(shape)
         self._names.add(name)
-        self.initializers.append(numpy_helper.from_array(np.ascontiguousarray(arr, dtype=np.float32), name))
+        self.initializers.append(Init(name, np.require(arr, np.float32, "C")))   # no copy when it fits; 0-d stays 0-d
         return name
 
     def const(self, value, dtype=np.int64, hint: str = "const") -> str:
@@ -71,7 +83,7 @@ class Emitter:
         if key in self._const_cache:
             return self._const_cache[key]
         name = self.fresh(f"{self.layer}/{hint}")
-        self.initializers.append(numpy_helper.from_array(arr, name))
+        self.initializers.append(Init(name, np.require(arr, requirements="C")))
         self._const_cache[key] = name
         return name
 
@@ -89,6 +101,13 @@ def _value_info(name: str, shape) -> onnx.ValueInfoProto:
 
 
 def lower(ir: IR, source: str = "") -> onnx.ModelProto:
+    """The complete ModelProto (every initializer's bytes copied into it)."""
+    return lower_lazy(ir, source).to_proto()
+
+
+def lower_lazy(ir: IR, source: str = "") -> "LoweredModel":
+    """The model with its initializers left as the IR's arrays, to be written
+    straight to a file (`LoweredModel.save`) or turned into a ModelProto."""
     e = Emitter(ir)
     tensor: dict[tuple[int, int], str] = {}
     inputs = []
@@ -123,15 +142,41 @@ def lower(ir: IR, source: str = "") -> onnx.ModelProto:
     for o in ir.outputs:
         t = tensor[(o.node, o.port)]
         if t != o.name:   # the same tensor under a second name, or an input passed through
-            e.nodes.append(helper.make_node("Identity", [t], [o.name], name=e.fresh("node:" + o.name)))
+            e.nodes.add(op_type="Identity", input=[t], output=[o.name], name=e.fresh("node:" + o.name))
         outputs.append(_value_info(o.name, ir.node(o.node)["shapes"][o.port]))
-    graph = helper.make_graph(e.nodes, ir.name, inputs, outputs, e.initializers)
-    model = helper.make_model(graph, producer_name="nndc", producer_version=_version(),
-                              opset_imports=[helper.make_opsetid("", OPSET)])
+    # helper.make_graph and make_model would copy every node twice.
+    model = e.model
+    model.graph.name = ir.name
+    model.graph.input.extend(inputs)
+    model.graph.output.extend(outputs)
     model.ir_version = IR_VERSION
+    model.opset_import.append(helper.make_opsetid("", OPSET))
+    model.producer_name = "nndc"
+    model.producer_version = _version()
     if source:
         helper.set_model_props(model, {"nnd.source": source, "nnd.model": str(ir.meta.get("model", ir.name))})
-    return model
+    return LoweredModel(model, e.initializers)
+
+
+_INT, _FLOAT, _STRING = onnx.AttributeProto.INT, onnx.AttributeProto.FLOAT, onnx.AttributeProto.STRING
+_INTS, _FLOATS = onnx.AttributeProto.INTS, onnx.AttributeProto.FLOATS
+
+
+def _attribute(container, key: str, v) -> None:
+    """helper.make_attribute's result for the common values, built in place."""
+    t = type(v)
+    if t is int or t is bool:
+        container.add(name=key, i=int(v), type=_INT)
+    elif t is float:
+        container.add(name=key, f=v, type=_FLOAT)
+    elif t is str:
+        container.add(name=key, s=v.encode("utf-8"), type=_STRING)
+    elif (t is list or t is tuple) and v and all(type(x) is int for x in v):
+        container.add(name=key, ints=v, type=_INTS)
+    elif (t is list or t is tuple) and v and all(type(x) in (int, float) for x in v):
+        container.add(name=key, floats=v, type=_FLOATS)
+    else:
+        container.append(helper.make_attribute(key, v))
 
 
 def _rename_output(e: Emitter, first: int, t: str, want: str) -> str:

@@ -328,18 +328,10 @@ def _lark() -> Lark:
 
 def _cache_file(grammar: str) -> str | None:
     """Where lark keeps the analysed grammar between runs (it cuts ~0.1 s from
-    every process): a private directory under the user's cache, one file per
-    grammar version. NND_NO_CACHE=1 turns it off."""
-    if os.environ.get("NND_NO_CACHE"):
-        return None
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    d = os.path.join(base, "nnd")
-    try:
-        os.makedirs(d, mode=0o700, exist_ok=True)
-        st = os.stat(d)
-        if hasattr(os, "getuid") and (st.st_uid != os.getuid() or st.st_mode & 0o022):
-            return None   # lark's cache is a pickle: only trust a directory that is ours alone
-    except OSError:
+    every process): one file per grammar and lark version."""
+    from .cachedir import cache_dir
+    d = cache_dir()
+    if d is None:
         return None
     import hashlib
     import lark

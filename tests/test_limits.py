@@ -119,7 +119,7 @@ def test_grammar_cache_is_optional(tmp_path, monkeypatch):
     blocked = tmp_path / "file"
     blocked.write_text("not a directory")
     code = "import nnd; print(nnd.check(text='model M {\\n input x: [N, 3]\\n output y = x\\n}\\n').ok)"
-    for env in ({"XDG_CACHE_HOME": str(blocked)}, {"NND_NO_CACHE": "1"}):
+    for env in ({"XDG_CACHE_HOME": str(blocked)}, {"NND_CACHE_DIR": "off"}):
         import os
         out = subprocess.run([sys.executable, "-c", code], env=dict(os.environ, **env), capture_output=True,
                              text=True, timeout=120)

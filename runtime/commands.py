@@ -1,0 +1,216 @@
+"""`nndc run` and `nndc bench`: what they do, behind compiler/cli.py's shells.
+
+Exit codes as for the rest of nndc: 0 success, 1 the model failed (compile
+diagnostics, or onnxruntime refused to run it), 2 usage and I/O errors
+(unreadable inputs, inputs of the wrong shape, an unavailable device).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+
+import numpy as np
+
+
+class UsageError(Exception):
+    """Exit 2 with this one-line message."""
+
+
+def _err(msg: str) -> None:
+    sys.stderr.write(f"nndc: error: {msg}\n")
+
+
+def parse_inputs(specs: list[str]) -> dict:
+    """`--input name=file.npy` (or `--input file.npz`: every array in it, by name)."""
+    feeds: dict = {}
+    for spec in specs:
+        name, sep, path = spec.partition("=")
+        if not sep:
+            name, path = None, spec
+        try:
+            data = np.load(path, allow_pickle=False)
+        except FileNotFoundError:
+            raise UsageError(f"--input {spec}: no such file {path}") from None
+        except (OSError, ValueError) as e:
+            raise UsageError(f"--input {spec}: cannot read {path} as .npy or .npz: {e}") from None
+        if isinstance(data, np.lib.npyio.NpzFile):
+            with data:
+                arrays = {k: data[k] for k in data.files}
+            if name is not None:
+                if len(arrays) != 1:
+                    raise UsageError(f"--input {spec}: {path} holds {len(arrays)} arrays; "
+                                     "pass it without NAME= to feed them by their names")
+                arrays = {name: next(iter(arrays.values()))}
+            feeds.update(arrays)
+        else:
+            if name is None:
+                name = ""   # the only input; resolved against the model
+            feeds[name] = data
+    return feeds
+
+
+def _resolve_names(model, given: dict) -> dict:
+    if "" in given:
+        if len(model.inputs) != 1:
+            raise UsageError("the model has several inputs; name each: --input NAME=FILE.npy")
+        given = dict(given)
+        given[model.inputs[0].name] = given.pop("")
+    return given
+
+
+def load_model(args, verbose: int):
+    """The `Model` for `args.file` (.nnd or .onnx); raises what the CLI maps to exit codes."""
+    from .model import load
+    path = args.file
+    if not os.path.exists(path):
+        raise UsageError(f"cannot read {path}: no such file")
+    return load(path, device=args.device, threads=args.threads, cache=not args.no_cache, verbose=verbose,
+                model=args.model, params=dict(args.param), seed=args.seed,
+                allow_outside=args.allow_outside_imports)
+
+
+def _feeds(model, args) -> tuple[dict, str]:
+    given = _resolve_names(model, parse_inputs(args.input))
+    if given:
+        names = [i.name for i in model.inputs]
+        unknown = [k for k in given if k not in names]
+        if unknown:
+            raise UsageError(f"the model has no input `{unknown[0]}`; its inputs: {', '.join(names)}")
+        missing = [i.name for i in model.inputs if i.name not in given]
+        if missing:
+            raise UsageError(f"input `{missing[0]}` is missing: give it with --input {missing[0]}=FILE.npy")
+        how = "from files"
+    else:
+        try:
+            given = model.random_inputs(args.batch or 1, args.data_seed)
+        except ValueError as e:
+            raise UsageError(str(e)) from None
+        how = f"random (seed {args.data_seed})"
+    try:
+        return model.feeds(given), how
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+
+
+def _shape(a) -> str:
+    return "[" + ", ".join(str(d) for d in a.shape) + "]"
+
+
+def summarize(a: np.ndarray, k: int = 6) -> str:
+    if a.size == 0:
+        return "(empty)"
+    flat = a.reshape(-1)
+    head = ", ".join(_num(x) for x in flat[:k]) + (", ..." if flat.size > k else "")
+    if np.issubdtype(a.dtype, np.number) and not np.issubdtype(a.dtype, np.bool_):
+        f = flat.astype(np.float64)
+        finite = np.isfinite(f)
+        note = "" if finite.all() else f"  ({int((~finite).sum())} not finite)"
+        f = f[finite] if not finite.all() else f
+        if f.size:
+            return (f"min {_num(f.min())}  max {_num(f.max())}  mean {_num(f.mean())}  std {_num(f.std())}"
+                    f"{note}  [{head}]")
+    return f"[{head}]"
+
+
+def _num(x) -> str:
+    x = float(x)
+    return f"{x:.4g}"
+
+
+def _with_model(args, fn) -> int:
+    from .session import DeviceError
+    from .. import api
+    verbose = getattr(args, "verbose", 0)
+    try:
+        model = load_model(args, verbose)
+        return fn(model)
+    except UsageError as e:
+        _err(str(e))
+        return 2
+    except DeviceError as e:
+        _err(f"--device {args.device}: {e}")
+        return 2
+    except api.CompileFailed as e:
+        from ..diagnostics import emit
+        emit(e.result.diagnostics, e.result.sources, "text")
+        return 1
+    except api.WeightError as e:
+        _err(str(e))
+        return 1
+    except OSError as e:
+        _err(f"{getattr(e, 'filename', None) or args.file}: {e.strerror or e}")
+        return 2
+    except Exception as e:   # noqa: BLE001 - onnxruntime's own errors: say it in one line
+        if type(e).__module__.startswith("onnxruntime") or "onnxruntime" in type(e).__module__:
+            _err(f"onnxruntime: {str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__}")
+            return 1
+        raise
+
+
+def run(args) -> int:
+    def go(model) -> int:
+        feeds, how = _feeds(model, args)
+        t = time.perf_counter()
+        outs = model.run(feeds)
+        dt = time.perf_counter() - t
+        info = model.info
+        print(f"model   {args.file}  on {info.device} ({info.provider}), session {info.seconds:.2f} s"
+              f"{' (cached)' if info.cached else ''}, run {dt * 1000:.1f} ms")
+        w = max(len(n) for n in list(feeds) + list(outs))
+        for name, a in feeds.items():
+            print(f"input   {name:{w}}  {a.dtype} {_shape(a)}  {how}")
+        for name, a in outs.items():
+            print(f"output  {name:{w}}  {a.dtype} {_shape(a)}  {summarize(a)}")
+        if args.save:
+            try:
+                _save_npz(args.save, outs)
+            except OSError as e:
+                raise UsageError(f"cannot write {args.save}: {e.strerror or e}") from None
+            print(f"saved   {', '.join(outs)} to {args.save}")
+        return 0
+    return _with_model(args, go)
+
+
+def _save_npz(path: str, arrays: dict) -> None:
+    d = os.path.dirname(os.path.abspath(path))
+    import tempfile
+    fd, tmp = tempfile.mkstemp(prefix=".nndc-", suffix=".npz", dir=d)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def bench(args) -> int:
+    from .bench import bench as timeit
+
+    def go(model) -> int:
+        feeds, how = _feeds(model, args)
+        batch = next(iter(feeds.values())).shape[0] if feeds and next(iter(feeds.values())).ndim else 1
+        sess = model.session
+        run_once = lambda: sess.run(None, feeds)   # noqa: E731
+        res = timeit(run_once, batch=batch, runs=args.runs, warmup=args.warmup)
+        info = model.info
+        if args.json:
+            out = {"model": args.file, "device": info.device, "provider": info.provider,
+                   "threads": args.threads, "batch": batch,
+                   "inputs": {k: list(v.shape) for k, v in feeds.items()},
+                   "session_s": info.seconds, "session_cached": info.cached, **res.to_dict()}
+            print(json.dumps(out, indent=2))
+            return 0
+        print(f"model       {args.file}  on {info.device} ({info.provider})"
+              f"{f', {args.threads} threads' if args.threads else ''}")
+        print(f"session     {info.seconds:.2f} s{' (cached optimized model)' if info.cached else ''}")
+        print(f"inputs      " + ", ".join(f"{k} {_shape(v)}" for k, v in feeds.items()) + f"  {how}")
+        print(f"runs        {res.runs} after {res.warmup} warm-up")
+        print(f"latency     median {res.median_ms:.3f} ms   p10 {res.p10_ms:.3f} ms   p90 {res.p90_ms:.3f} ms")
+        print(f"throughput  {res.throughput:.1f} samples/s (batch {batch})")
+        return 0
+    return _with_model(args, go)
