@@ -124,8 +124,14 @@ class IR:
         """Nodes in a deterministic topological order."""
         if self._g is None:
             return sorted(self._nodes)   # ids are creation order, a topological order
+        g = self._g
+        # While every edge still runs from a lower id to a higher one (passes
+        # mostly remove nodes), sorted ids are exactly the lexicographical
+        # topological order, at a fraction of the cost of computing it.
+        if all(u < v for u, v in g.edges()):
+            return sorted(g)
         import networkx as nx
-        return list(nx.lexicographical_topological_sort(self._g))
+        return list(nx.lexicographical_topological_sort(g))
 
     def redirect(self, n, port: int, new_src, new_port: int) -> None:
         """Make every consumer of (n, port), graph outputs included, read
