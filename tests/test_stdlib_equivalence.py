@@ -4,10 +4,11 @@ identity) saved with safetensors, bound with strict `--weights`, run on
 onnxruntime; every output within max relative error 1e-4 of torch in float32.
 
 Inputs are small where the architecture allows; ResNet-50 also runs once at
-the canonical 224x224 with 1000 classes. VGG and AlexNet run at 224: their
-adaptive pooling to 7x7 / 6x6 needs whole multiples, and the fully connected
-layers (25088 x 4096 for VGG) do not shrink with the input anyway; the eight
-VGGs take most of this file's time (~70 of ~100 s on two cores).
+the canonical 224x224 with 1000 classes, as do AlexNet, VGG-16 and GoogLeNet
+with its auxiliary heads (which pool 14x14 to 4x4: uneven adaptive windows).
+The other VGGs run at 32x32, where adaptive pooling spreads a 1x1 map over
+7x7; their fully connected layers (25088 x 4096) do not shrink with the input,
+and writing those weights takes most of this file's time.
 """
 
 from __future__ import annotations
@@ -31,14 +32,14 @@ T = {"num_classes": C}
 MODELS = [
     ("std.lenet", "LeNet5", {}, "lenet5", {}, [[2, 1, 32, 32]]),
     ("std.alexnet", "AlexNet", {"classes": C}, "alexnet", T, [[1, 3, 224, 224]]),
-    ("std.vgg", "VGG11", {"classes": C}, "vgg11", T, [[1, 3, 224, 224]]),
-    ("std.vgg", "VGG13", {"classes": C}, "vgg13", T, [[1, 3, 224, 224]]),
+    ("std.vgg", "VGG11", {"classes": C, "size": 32}, "vgg11", T, [[1, 3, 32, 32]]),
+    ("std.vgg", "VGG13", {"classes": C, "size": 32}, "vgg13", T, [[1, 3, 32, 32]]),
     ("std.vgg", "VGG16", {"classes": C}, "vgg16", T, [[1, 3, 224, 224]]),
-    ("std.vgg", "VGG19", {"classes": C}, "vgg19", T, [[1, 3, 224, 224]]),
-    ("std.vgg", "VGG11BN", {"classes": C}, "vgg11_bn", T, [[1, 3, 224, 224]]),
-    ("std.vgg", "VGG13BN", {"classes": C}, "vgg13_bn", T, [[1, 3, 224, 224]]),
-    ("std.vgg", "VGG16BN", {"classes": C}, "vgg16_bn", T, [[1, 3, 224, 224]]),
-    ("std.vgg", "VGG19BN", {"classes": C}, "vgg19_bn", T, [[1, 3, 224, 224]]),
+    ("std.vgg", "VGG19", {"classes": C, "size": 32}, "vgg19", T, [[1, 3, 32, 32]]),
+    ("std.vgg", "VGG11BN", {"classes": C, "size": 32}, "vgg11_bn", T, [[1, 3, 32, 32]]),
+    ("std.vgg", "VGG13BN", {"classes": C, "size": 32}, "vgg13_bn", T, [[1, 3, 32, 32]]),
+    ("std.vgg", "VGG16BN", {"classes": C, "size": 32}, "vgg16_bn", T, [[1, 3, 32, 32]]),
+    ("std.vgg", "VGG19BN", {"classes": C, "size": 32}, "vgg19_bn", T, [[1, 3, 32, 32]]),
     ("std.resnet", "ResNet18", S, "resnet18", T, [[2, 3, 64, 64]]),
     ("std.resnet", "ResNet34", S, "resnet34", T, [[1, 3, 64, 64]]),
     ("std.resnet", "ResNet50", S, "resnet50", T, [[1, 3, 64, 64]]),
@@ -47,9 +48,9 @@ MODELS = [
     ("std.resnet", "ResNeXt50_32x4d", S, "resnext50_32x4d", T, [[1, 3, 64, 64]]),
     ("std.resnet", "WideResNet50_2", S, "wide_resnet50_2", T, [[1, 3, 64, 64]]),
     ("std.inception", "GoogLeNet", S, "googlenet", T, [[1, 3, 64, 64]]),
-    # the auxiliary heads pool 8x8 to 4x4 (nndc's adaptive pooling needs whole multiples; at 224 it is 14 to 4)
-    ("std.inception", "GoogLeNet", {**S, "aux_logits": True, "size": 128}, "googlenet",
-     {**T, "aux_logits": True}, [[1, 3, 128, 128]]),
+    # at 224 the auxiliary heads pool 14x14 to 4x4 (uneven windows)
+    ("std.inception", "GoogLeNet", {**S, "aux_logits": True, "size": 224}, "googlenet",
+     {**T, "aux_logits": True}, [[1, 3, 224, 224]]),
     ("std.densenet", "DenseNet121", S, "densenet121", T, [[1, 3, 64, 64]]),
     ("std.densenet", "DenseNet161", S, "densenet161", T, [[1, 3, 64, 64]]),
     ("std.densenet", "DenseNet169", S, "densenet169", T, [[1, 3, 64, 64]]),

@@ -292,9 +292,13 @@ class SumPool(Layer):
 @register
 class AdaptivePool(Layer):
     """Adaptive pooling to a fixed `output_size` (PyTorch's nn.AdaptiveAvgPoolNd
-    and nn.AdaptiveMaxPoolNd). ONNX has no adaptive pooling, so each input size
-    must be a multiple of its output size (kernel = stride = input / output),
-    or the output size 1 (global pooling over that dimension)."""
+    and nn.AdaptiveMaxPoolNd): output position i along a dimension of size w
+    pools the window [floor(i * w / o), ceil((i + 1) * w / o)). ONNX has no
+    adaptive pooling. An output size of 1 is a reduction (any input size,
+    symbolic included); one that divides the input is a pooling with kernel =
+    stride = w / o; any other size is pooled window by window (Slice, then
+    Reduce, then Concat along that dimension: a mean or maximum over a box
+    is the same taken one dimension at a time)."""
 
     names = {"AdaptiveAvgPool1d": ("avg", 1), "AdaptiveAvgPool2d": ("avg", 2), "AdaptiveAvgPool3d": ("avg", 3),
              "AdaptiveMaxPool1d": ("max", 1), "AdaptiveMaxPool2d": ("max", 2), "AdaptiveMaxPool3d": ("max", 3)}
@@ -308,7 +312,13 @@ class AdaptivePool(Layer):
              Case("AdaptiveMaxPool2d((3, 2))", [[2, 3, 9, 8]]),
              Case("AdaptiveMaxPool2d(1)", [[2, 3, 5, 6]]),
              Case("AdaptiveMaxPool1d(1)", [[2, 3, 7]]),
-             Case("AdaptiveMaxPool3d(2)", [[1, 2, 4, 6, 2]])]
+             Case("AdaptiveMaxPool3d(2)", [[1, 2, 4, 6, 2]]),
+             # uneven windows: GoogLeNet's auxiliary heads pool 14x14 to 4x4
+             Case("AdaptiveAvgPool2d(4)", [[2, 3, 14, 14]]),
+             Case("AdaptiveAvgPool2d((3, 5))", [[1, 2, 7, 12]]),
+             Case("AdaptiveMaxPool2d((5, 2))", [[2, 3, 13, 6]]),
+             Case("AdaptiveAvgPool1d(7)", [[2, 3, 4]]),
+             Case("AdaptiveMaxPool3d((2, 3, 1))", [[1, 2, 5, 7, 4]])]
 
     def infer(self, a, ins):
         x = ins[0]
@@ -316,7 +326,7 @@ class AdaptivePool(Layer):
         spatial_rank_check(a, x, d)
         out = per_dim(a.output_size, d, "output_size")
         positive(a, "output_size", out)
-        kernel, reduce_axes = [], []
+        kernel, reduce_axes, windows = [], [], {}
         for i, (w, o) in enumerate(zip(x[2:], out)):
             if o == 1:   # global over this dimension, whatever its size
                 reduce_axes.append(i + 2)
@@ -326,27 +336,25 @@ class AdaptivePool(Layer):
                                  f"dimension {i} is `{w}`",
                                  help="only an output size of 1 (global pooling) works on an open size")
             elif w % o:
-                divisors = [v for v in range(1, w + 1) if w % v == 0]
-                shown = ", ".join(map(str, divisors[:8])) + (", ..." if len(divisors) > 8 else "")
-                raise ShapeError(
-                    "E0311", f"`{a.kind}` cannot pool spatial dimension {i} from {w} to {o}: {w} is not a "
-                    f"multiple of {o}", arg="output_size",
-                    help=f"ONNX has no adaptive pooling, so nndc pools with a fixed window "
-                    f"(kernel = stride = input / output), which needs each input size to be a multiple of the "
-                    f"output size; choose an output size that divides {w} ({shown}), or resize the input "
-                    f"to a multiple of {o}")
+                windows[i + 2] = [(j * w // o, -(-(j + 1) * w // o)) for j in range(o)]
+                kernel.append(1)
             else:
                 kernel.append(w // o)
-        a.kernel, a.reduce_axes = tuple(kernel), reduce_axes
+        a.kernel, a.reduce_axes, a.windows = tuple(kernel), reduce_axes, windows
         return [(x[0], x[1]) + tuple(out)]
 
     def lower(self, e, a, ins):
         kind, d = a.variant
         if len(a.reduce_axes) == d:
             return [e.op("GlobalAveragePool" if kind == "avg" else "GlobalMaxPool", ins)]
+        reduce = "ReduceMean" if kind == "avg" else "ReduceMax"
         y = ins[0]
         if a.reduce_axes:
-            y = e.op("ReduceMean" if kind == "avg" else "ReduceMax", [y, e.const(a.reduce_axes)], keepdims=1)
+            y = e.op(reduce, [y, e.const(a.reduce_axes)], keepdims=1)
+        for axis, spans in sorted(a.windows.items()):
+            parts = [e.op(reduce, [e.op("Slice", [y, e.const([lo]), e.const([hi]), e.const([axis])]),
+                                   e.const([axis])], keepdims=1) for lo, hi in spans]
+            y = e.op("Concat", parts, axis=axis)
         if any(k != 1 for k in a.kernel):
             y = e.op("AveragePool" if kind == "avg" else "MaxPool", [y], kernel_shape=list(a.kernel),
                      strides=list(a.kernel))
