@@ -182,6 +182,12 @@ def memory_table(r: dict) -> str:
 # ------------------------------------------------------------------ inference
 
 def _time_interleaved(fns: dict, seconds: float, min_runs: int) -> dict:
+    """Latencies of each function, measured in rounds of blocks: each block
+    one untimed call, then calls of about 50 ms in all. The untimed call
+    absorbs the switch from the previous block, whose thread pool still
+    spins for a while after its last run (onnxruntime's and torch's both do):
+    timed right after another session, a model measured up to 1.6x slower
+    than alone."""
     for f in fns.values():   # warm-up
         f()
         f()
@@ -190,14 +196,17 @@ def _time_interleaved(fns: dict, seconds: float, min_runs: int) -> dict:
         t = time.perf_counter()
         f()
         per[k] = time.perf_counter() - t
-    total = sum(per.values())
-    rounds = max(min_runs, int(seconds / max(total, 1e-6)))
+    inner = {k: max(1, int(0.05 / max(v, 1e-6))) for k, v in per.items()}
+    block = sum(per[k] * (inner[k] + 1) for k in fns)
+    rounds = max(-(-min_runs // min(inner.values())), int(seconds / max(block, 1e-6)))
     lat: dict = {k: [] for k in fns}
     for _ in range(rounds):
         for k, f in fns.items():
-            t = time.perf_counter()
             f()
-            lat[k].append(time.perf_counter() - t)
+            for _ in range(inner[k]):
+                t = time.perf_counter()
+                f()
+                lat[k].append(time.perf_counter() - t)
     return lat
 
 

@@ -19,6 +19,12 @@ def test_ci_runs_the_readme_test_command_verbatim():
     assert test_cmd in ci_lines
 
 
+def test_ci_runs_the_readme_install_and_run_command_verbatim():
+    blocks = re.findall(r"```sh\n(.*?)\n```", _read("README.md"), re.S)
+    ci_lines = [l.strip() for l in _read(".ci", "run").splitlines()]
+    assert blocks[0].strip() in ci_lines
+
+
 def test_readme_opens_with_the_two_commands():
     text = _read("README.md")
     first_block = text.index("```sh")
@@ -27,6 +33,9 @@ def test_readme_opens_with_the_two_commands():
     assert "nndc compile examples/" in blocks[0] and "nndc run" in blocks[0]
 
 
-def test_grammar_ships_as_package_data():
+def test_grammar_and_stdlib_ship_as_package_data():
     from importlib import resources
     assert resources.files("nnd.grammar").joinpath("nnd.lark").is_file()
+    shipped = {p.name for p in resources.files("nnd.stdlib").iterdir() if p.name.endswith(".nnd")}
+    on_disk = {f for f in os.listdir(os.path.join(ROOT, "stdlib")) if f.endswith(".nnd")}
+    assert on_disk and shipped == on_disk
