@@ -227,6 +227,7 @@ def bench_infer(tmp: str, cfg, device: str = "cpu") -> dict:
         with torch.no_grad():
             torch.onnx.export(tm, (torch.randn(*M.input_shape(name, 1)),), theirs, dynamo=False,
                               input_names=["x"], output_names=["y"], dynamic_axes={"x": {0: "N"}, "y": {0: "N"}})
+        same = _optimized_ops(ours, device) == _optimized_ops(theirs, device)
         s_ours, _ = create_session(ours, device, threads=threads, cache=False)
         s_theirs, _ = create_session(theirs, device, threads=threads, cache=False)
         tdev = "cuda" if device == "cuda" and torch.cuda.is_available() else ("cpu" if device == "cpu" else None)
@@ -252,10 +253,25 @@ def bench_infer(tmp: str, cfg, device: str = "cpu") -> dict:
                 fns["torch eager"] = eager
             lat = _time_interleaved(fns, cfg.infer_seconds, cfg.infer_min_runs)
             med = {k: C.median(v) * 1000 for k, v in lat.items()}
-            results[f"{name}/b{batch}"] = {"ms": med, "runs": {k: len(v) for k, v in lat.items()}, "max_rel_err": err}
+            results[f"{name}/b{batch}"] = {"ms": med, "runs": {k: len(v) for k, v in lat.items()}, "max_rel_err": err,
+                                           "same_graph": same}
             log(f"  {name} b{batch}: " + ", ".join(f"{k} {v:.2f} ms" for k, v in med.items()) + f" (rel err {err:.1e})")
         del s_ours, s_theirs, tm
     return results
+
+
+def _optimized_ops(path: str, device: str) -> list:
+    """The operators of the graph onnxruntime runs, after its own optimizations."""
+    import onnx
+    import onnxruntime as ort
+    so = ort.SessionOptions()
+    so.log_severity_level = 3
+    so.optimized_model_filepath = path + ".optimized.onnx"
+    providers = ["CUDAExecutionProvider"] if device == "cuda" else []
+    ort.InferenceSession(path, so, providers=providers + ["CPUExecutionProvider"])
+    ops = [n.op_type for n in onnx.load(so.optimized_model_filepath, load_external_data=False).graph.node]
+    os.unlink(so.optimized_model_filepath)
+    return sorted(ops)
 
 
 def infer_table(res: dict) -> str:
@@ -266,9 +282,9 @@ def infer_table(res: dict) -> str:
         o, t, e = ms.get("nnd+ort"), ms.get("torch-onnx+ort"), ms.get("torch eager")
         rows.append([name, b[1:], C.fmt_ms(o), C.fmt_ms(t), C.fmt_ms(e),
                      C.fmt_x(o / t) if o and t else "n/a", C.fmt_x(o / e) if o and e else "n/a",
-                     f"{r['max_rel_err']:.0e}"])
+                     f"{r['max_rel_err']:.0e}", "yes" if r.get("same_graph") else "no"])
     return C.table(["model", "batch", "nnd ONNX + ort", "torch ONNX + ort", "torch eager",
-                    "nnd / torch ONNX", "nnd / eager", "max rel diff"], rows)
+                    "nnd / torch ONNX", "nnd / eager", "max rel diff", "same optimized graph"], rows)
 
 
 # ------------------------------------------------------------------ session
@@ -356,7 +372,7 @@ def main(argv=None) -> int:
                      else {"chain3000", "chain10000"} if not args.full else {"chain10000"}),
         memory_dynamo=args.full,
         infer_seconds=1.5 if args.quick else 6.0 if not args.full else 15.0,
-        infer_min_runs=3 if args.quick else 5,
+        infer_min_runs=3 if args.quick else 9,
         session_reps=1 if args.quick else 3,
     )
     sections = [s.strip() for s in args.only.split(",") if s.strip()]
