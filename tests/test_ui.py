@@ -24,3 +24,14 @@ def test_ui(name):
     with open(snap, encoding="utf-8") as f:
         want = f.read()
     assert rendered == want, f"the output of {path} differs from {snap} (NND_BLESS=1 rewrites it):\n{rendered}"
+
+
+def test_every_diagnostic_code_has_a_ui_case():
+    """A code added to the catalogue needs a program here that produces it."""
+    import re
+    from nnd.diagnostics import CATALOGUE
+    seen = set()
+    for name in ui_files():
+        with open(os.path.join(UI_DIR, name[:-4] + ".stderr"), encoding="utf-8", errors="replace") as f:
+            seen |= set(re.findall(r"(?:error|warning)\[([EW]\d{4})\]", f.read()))
+    assert sorted(set(CATALOGUE) - seen) == []
