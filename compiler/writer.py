@@ -106,11 +106,12 @@ class _ProtoInit:
         f.write(self.t.SerializeToString())   # one tensor's copy at a time
 
 
-def _without(msg, field_number: int):
-    """A copy of `msg` without one field, made without copying that field."""
+def _copy_fields(msg, keep):
+    """A new message of msg's type with the fields whose number passes
+    `keep`, copied field by field (the others are never copied)."""
     out = type(msg)()
     for fd, v in msg.ListFields():
-        if fd.number == field_number:
+        if not keep(fd.number):
             continue
         if _repeated(fd):
             getattr(out, fd.name).extend(v)
@@ -119,6 +120,11 @@ def _without(msg, field_number: int):
         else:
             setattr(out, fd.name, v)
     return out
+
+
+def _without(msg, field_number: int):
+    """A copy of `msg` without one field, made without copying that field."""
+    return _copy_fields(msg, lambda n: n != field_number)
 
 
 def _repeated(fd) -> bool:
@@ -131,15 +137,7 @@ def _split(msg, field_number: int) -> tuple[bytes, bytes]:
     numbered below it and the fields numbered above it."""
     # Fields serialize in number order, so the low part is a prefix of the
     # whole: serialize the whole once, and the (small) high fields alone.
-    hi = type(msg)()
-    for fd, v in msg.ListFields():
-        if fd.number > field_number:
-            if _repeated(fd):
-                getattr(hi, fd.name).extend(v)
-            elif fd.message_type is not None:
-                getattr(hi, fd.name).CopyFrom(v)
-            else:
-                setattr(hi, fd.name, v)
+    hi = _copy_fields(msg, lambda n: n > field_number)
     full, tail = msg.SerializeToString(), hi.SerializeToString()
     if full.endswith(tail):
         return full[:len(full) - len(tail)], tail
