@@ -212,19 +212,11 @@ class LoweredModel:
     def save(self, out: str, digest: bool = False) -> str | None:
         """Write atomically: a temporary file beside `out`, then a rename.
         With digest=True, returns the sha256 of the bytes written."""
-        d = os.path.dirname(os.path.abspath(out))
-        fd, tmp = tempfile.mkstemp(prefix=".nndc-", suffix=".tmp", dir=d)
-        try:
-            with os.fdopen(fd, "wb") as raw:
-                f = _Hashing(raw) if digest else raw
-                self.write(f)
-            _umask_mode(tmp)
-            os.replace(tmp, out)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
-        return f.hexdigest() if digest else None
+        def write(raw):
+            f = _Hashing(raw) if digest else raw
+            self.write(f)
+            return f.hexdigest() if digest else None
+        return _write_atomic(out, write)
 
 
 class _Hashing:
@@ -237,6 +229,23 @@ class _Hashing:
 
     def hexdigest(self) -> str:
         return self.h.hexdigest()
+
+
+def _write_atomic(out: str, write):
+    """Call write(f) on a temporary file beside `out`, then rename it to
+    `out`; on any failure the temporary file is removed and `out` is left as
+    it was. Returns what `write` returned."""
+    fd, tmp = tempfile.mkstemp(prefix=".nndc-", suffix=".tmp", dir=os.path.dirname(os.path.abspath(out)))
+    try:
+        with os.fdopen(fd, "wb") as f:
+            result = write(f)
+        _umask_mode(tmp)
+        os.replace(tmp, out)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return result
 
 
 def _umask_mode(path: str) -> None:
@@ -259,16 +268,7 @@ def save(model, out: str, external_threshold: int | None = None) -> list[str]:
         lm.save(out)
         return [out]
     data_path = out + ".data"
-    fd, tmp = tempfile.mkstemp(prefix=".nndc-", suffix=".tmp", dir=os.path.dirname(os.path.abspath(out)))
-    try:
-        with os.fdopen(fd, "wb") as f:
-            inits = _externalize(lm.inits, f, os.path.basename(data_path))
-        _umask_mode(tmp)
-        os.replace(tmp, data_path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    inits = _write_atomic(data_path, lambda f: _externalize(lm.inits, f, os.path.basename(data_path)))
     LoweredModel(lm.proto, inits).save(out)
     return [out, data_path]
 
