@@ -96,8 +96,13 @@ class IR:
             self._out[src].append((n, src_port, dst_port))
         return n
 
+    # Once built, the helpers read networkx's own adjacency dicts (`_node`,
+    # `_pred`, `_succ`: the dict-of-dicts the Graph classes document as their
+    # data structure) rather than its view objects, which cost several times
+    # more per call; passes call these helpers a few times per node.
+
     def node(self, n) -> dict:
-        return self._nodes[n] if self._g is None else self._g.nodes[n]
+        return self._nodes[n] if self._g is None else self._g._node[n]
 
     def nodes(self):
         """(id, data) of every node, in id order before `g` is built."""
@@ -110,14 +115,15 @@ class IR:
         """The (node, port) feeding each input port of n, in port order."""
         if self._g is None:
             return [(u, sp) for u, sp, _ in sorted(self._in[n], key=lambda e: e[2])]
-        ins = sorted((d["dst_port"], u, d["src_port"]) for u, _, d in self._g.in_edges(n, data=True))
+        ins = sorted((d["dst_port"], u, d["src_port"]) for u, keyed in self._g._pred[n].items()
+                     for d in keyed.values())
         return [(u, p) for _, u, p in ins]
 
     def consumers(self, n, port: int | None = None) -> list[tuple[int, int]]:
         """(node, dst_port) of every use of n's outputs (of one port if given)."""
         if self._g is None:
             return sorted((v, dp) for v, sp, dp in self._out[n] if port is None or sp == port)
-        return sorted((v, d["dst_port"]) for _, v, d in self._g.out_edges(n, data=True)
+        return sorted((v, d["dst_port"]) for v, keyed in self._g._succ[n].items() for d in keyed.values()
                       if port is None or d["src_port"] == port)
 
     def order(self) -> list[int]:
@@ -128,8 +134,8 @@ class IR:
         # While every edge still runs from a lower id to a higher one (passes
         # mostly remove nodes), sorted ids are exactly the lexicographical
         # topological order, at a fraction of the cost of computing it.
-        if all(u < v for u, v in g.edges()):
-            return sorted(g)
+        if all(u < v for u, vs in g._succ.items() for v in vs):
+            return sorted(g._node)
         import networkx as nx
         return list(nx.lexicographical_topological_sort(g))
 

@@ -12,8 +12,14 @@ def family(ir: IR, n) -> str:
     ...), so a pass matches `Conv1d`, `Conv2d` and `Conv3d` at once; `Input`
     and `Constant` for those node kinds."""
     kind = ir.node(n)["kind"]
-    spec = load_all().get(kind)
-    return type(spec).__name__ if spec is not None else kind
+    fam = _FAMILY.get(kind)
+    if fam is None:
+        spec = load_all().get(kind)
+        fam = _FAMILY[kind] = type(spec).__name__ if spec is not None else kind
+    return fam
+
+
+_FAMILY: dict[str, str] = {}   # kind -> family: every pass asks it of every node
 
 
 def is_output(ir: IR, n, port: int | None = None) -> bool:

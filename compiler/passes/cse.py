@@ -14,13 +14,19 @@ def _random(ir: IR, n) -> bool:
     return family(ir, n) == "Dropout" and bool(a.get("mc")) and a.get("p", 0.0) > 0.0
 
 
-def _key(ir: IR, n):
-    d = ir.node(n)
+def _signature(d: dict):
+    """What else must match once kind and inputs do: the arguments, and the
+    weights' names, dtypes and shapes (hashing every weight would read all
+    of them, 100 MB for ResNet-50; candidates are compared by content)."""
     attrs = tuple(sorted((k, repr(v)) for k, v in d["attrs"].items() if k not in ("name", "weights")))
-    # Shapes only: hashing every weight would read all of them (100 MB for
-    # ResNet-50); candidates with the same key are compared by content.
     arrays = tuple(sorted((k, v.dtype.str, v.shape) for k, v in (d.get("arrays") or {}).items()))
-    return d["kind"], tuple(ir.inputs_of(n)), attrs, arrays
+    return attrs, arrays
+
+
+def _cached_signature(ir: IR, n, signatures: dict):
+    if n not in signatures:
+        signatures[n] = _signature(ir.node(n))
+    return signatures[n]
 
 
 def _same_arrays(x: dict, y: dict) -> bool:
@@ -41,17 +47,24 @@ def eliminate_common_subexpressions(ir: IR) -> int:
     Nodes are visited in topological order, so whole duplicated chains
     collapse. Monte Carlo dropout is never merged (two masks are two random
     draws). Returns the number of nodes removed."""
-    seen: dict = {}
+    # Nodes are bucketed by kind and inputs, which is all most nodes are ever
+    # compared by (a bucket of one); signatures and weights only within a bucket.
+    buckets: dict = {}
+    signatures: dict = {}
     count = 0
     for n in ir.order():
         d = ir.node(n)
         if d["kind"] == "Input" or _random(ir, n):
             continue
-        candidates = seen.setdefault(_key(ir, n), [])
-        arrays = d.get("arrays") or {}
-        m = next((c for c in candidates if _same_arrays(ir.node(c).get("arrays") or {}, arrays)), None)
+        bucket = buckets.setdefault((d["kind"], tuple(ir.inputs_of(n))), [])
+        m = None
+        if bucket:
+            sig = _cached_signature(ir, n, signatures)
+            arrays = d.get("arrays") or {}
+            m = next((c for c in bucket if _cached_signature(ir, c, signatures) == sig
+                      and _same_arrays(ir.node(c).get("arrays") or {}, arrays)), None)
         if m is None:
-            candidates.append(n)
+            bucket.append(n)
             continue
         for port in range(len(d["shapes"])):
             ir.redirect(n, port, m, port)
