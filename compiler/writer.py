@@ -19,6 +19,7 @@ field numbers are onnx.proto's: ModelProto.graph = 7, GraphProto.initializer
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import sys
@@ -52,22 +53,26 @@ def _key(field: int) -> bytes:
 class Init:
     """An initializer not yet encoded: a name and a C-contiguous array."""
 
-    __slots__ = ("name", "array", "_head")
+    __slots__ = ("name", "array", "_prefix")
 
     def __init__(self, name: str, array: np.ndarray):
-        self.name, self.array, self._head = name, array, None
+        self.name, self.array, self._prefix = name, array, None
 
     def head(self) -> bytes:
         """The TensorProto's fields other than raw_data, serialized."""
-        if self._head is None:
-            from onnx import TensorProto, helper
-            t = TensorProto()
-            t.dims.extend(self.array.shape)
-            if self.name:
-                t.name = self.name
-            t.data_type = helper.np_dtype_to_tensor_dtype(self.array.dtype)
-            self._head = t.SerializeToString()
-        return self._head
+        t = _tensor_proto()()
+        t.dims.extend(self.array.shape)
+        if self.name:
+            t.name = self.name
+        t.data_type = _tensor_dtype(self.array.dtype)
+        return t.SerializeToString()
+
+    def prefix(self) -> bytes:
+        """The encoded TensorProto up to raw_data's bytes: head, then
+        raw_data's key and length."""
+        if self._prefix is None:
+            self._prefix = self.head() + _RAW_DATA_KEY + _varint(self.array.nbytes)
+        return self._prefix
 
     def payload(self) -> memoryview:
         a = self.array
@@ -76,19 +81,32 @@ class Init:
         return memoryview(np.require(a, requirements="C")).cast("B")
 
     def encoded_size(self) -> int:
-        n = self.array.nbytes
-        return len(self.head()) + len(_key(_TENSOR_RAW_DATA)) + len(_varint(n)) + n
+        return len(self.prefix()) + self.array.nbytes
 
-    def write(self, f) -> None:
-        n = self.array.nbytes
-        f.write(self.head())
-        f.write(_key(_TENSOR_RAW_DATA) + _varint(n))
-        if n:
+    def write(self, f, before: bytes = b"") -> None:
+        """Write the encoded tensor, after `before` (its key in the graph)."""
+        f.write(before + self.prefix())
+        if self.array.nbytes:
             f.write(self.payload())
 
     def to_proto(self):
         from onnx import numpy_helper
         return numpy_helper.from_array(self.array, self.name)
+
+
+_RAW_DATA_KEY = _key(_TENSOR_RAW_DATA)
+
+
+@functools.lru_cache(maxsize=None)
+def _tensor_proto():
+    from onnx import TensorProto   # onnx only when writing
+    return TensorProto
+
+
+@functools.lru_cache(maxsize=None)
+def _tensor_dtype(dtype: np.dtype) -> int:
+    from onnx import helper
+    return helper.np_dtype_to_tensor_dtype(dtype)
 
 
 class _ProtoInit:
@@ -102,7 +120,8 @@ class _ProtoInit:
     def encoded_size(self) -> int:
         return self.t.ByteSize()
 
-    def write(self, f) -> None:
+    def write(self, f, before: bytes = b"") -> None:
+        f.write(before)
         f.write(self.t.SerializeToString())   # one tensor's copy at a time
 
 
@@ -197,8 +216,7 @@ class LoweredModel:
         f.write(g_lo)
         init_key = _key(_GRAPH_INITIALIZER)
         for init, size in zip(self.inits, sizes):
-            f.write(init_key + _varint(size))
-            init.write(f)
+            init.write(f, init_key + _varint(size))
         f.write(g_hi)
         f.write(m_hi)
         return total
