@@ -190,42 +190,100 @@ class _ToAst(Transformer):
     def format_name(self, c):
         return ast.LayerName(self._span(c), template=_unquote(_v(c)[0]))
 
-    def or_op(self, c):
-        v = _v(c)
-        return ast.BoolOp(self._span(c), "or", v[0], v[1])
+    def test(self, c):
+        """The flat `not`* operand (operator operand)* sequence of the grammar
+        as a tree: `or` < `and` < `not` < one comparison < `+ -` < `* // / %`,
+        binary operators left-associative."""
+        if len(c) == 1:
+            return c[0]
+        file = self.file
+        n = len(c)
+        i = 0
+        result = None   # the `or` chain so far
+        conj = None     # the `and` chain so far
+        bool_op = None  # the `and` or `or` before the comparison being read
+        while True:
+            # not* arith [COMP_OP arith]
+            nots = i
+            while type(c[i]) is Token:   # only `not` stands where an operand starts
+                i += 1
+            nots = c[nots:i]
+            left, i = _arith(c, i, n, file)
+            if i < n and c[i].type == "COMP_OP":
+                op = c[i]
+                right, i = _arith(c, i + 1, n, file)
+                left = ast.Compare(_join_span(file, left, right), str(op), left, right)
+            for tok in reversed(nots):
+                s = left.span
+                left = ast.Not(Span(file, tok.line, tok.column, s.end_line, s.end_column), left)
+            # fold into the `and`/`or` chains
+            if bool_op is None:
+                conj = left
+            elif bool_op == "and":
+                conj = ast.BoolOp(_join_span(file, conj, left), "and", conj, left)
+            else:
+                result = conj if result is None else ast.BoolOp(_join_span(file, result, conj), "or", result, conj)
+                conj = left
+            if i >= n:
+                break
+            bool_op = c[i].value
+            i += 1
+        return conj if result is None else ast.BoolOp(_join_span(file, result, conj), "or", result, conj)
 
-    def and_op(self, c):
-        v = _v(c)
-        return ast.BoolOp(self._span(c), "and", v[0], v[1])
+    def operand(self, c):
+        """Unary signs, a primary, then `.name`, `[index]` and `(arguments)`."""
+        file = self.file
+        i = 0
+        node = c[0]
+        while type(node) is Token and node.type == "ADD_OP":
+            i += 1
+            node = c[i]
+        if type(node) is Token:
+            node = self._primary(node)
+        n = len(c)
+        j = i + 1
+        while j < n:
+            t = c[j].type
+            s = node.span
+            if t == "DOT":
+                name = c[j + 1]
+                node = ast.Attribute(Span(file, s.line, s.column, name.end_line, name.end_column), node, str(name))
+                j += 2
+            elif t == "LSQB":
+                close = c[j + 2]
+                node = ast.Index(Span(file, s.line, s.column, close.end_line, close.end_column), node, c[j + 1])
+                j += 3
+            else:   # "(" args? ")"
+                args = c[j + 1]
+                if type(args) is Token:
+                    close, pos, kw, j = args, [], [], j + 2
+                else:
+                    close, (pos, kw), j = c[j + 2], args, j + 3
+                node = ast.Call(Span(file, s.line, s.column, close.end_line, close.end_column), node, pos, kw)
+        for k in range(i - 1, -1, -1):
+            sign = c[k]
+            if sign.value == "-":
+                s = node.span
+                node = ast.Neg(Span(file, sign.line, sign.column, s.end_line, s.end_column), node)
+        return node
 
-    def not_op(self, c):
-        return ast.Not(self._span(c), _v(c)[0])
-
-    def compare(self, c):
-        v = _v(c)
-        return ast.Compare(self._span(c), str(v[1]), v[0], v[2])
-
-    def binop(self, c):
-        v = _v(c)
-        return ast.BinOp(self._span(c), str(v[1]), v[0], v[2], self._tspan(v[1]))
-
-    def neg(self, c):
-        v = _v(c)
-        return v[1] if v[0] == "+" else ast.Neg(self._span(c), v[1])
-
-    def getattr(self, c):
-        v = _v(c)
-        return ast.Attribute(self._span(c), v[0], str(v[1]))
-
-    def getitem(self, c):
-        v = _v(c)
-        return ast.Index(self._span(c), v[0], v[1])
-
-    def call(self, c):
-        v = _v(c, keep_none=True)
-        args = next((x for x in v[1:] if x is not None), None)
-        pos, kw = args if args is not None else ([], [])
-        return ast.Call(self._span(c), v[0], pos, kw)
+    def _primary(self, tok: Token) -> ast.Node:
+        span = Span(self.file, tok.line, tok.column, tok.end_line, tok.end_column)
+        t = tok.type
+        if t == "NAME":
+            return ast.Name(span, str(tok))
+        if t == "INT":
+            if len(tok) > 40:   # far beyond int64: the elaborator reports it where it is used
+                return ast.Literal(span, ast.HugeNumber(str(tok)))
+            return ast.Literal(span, int(tok))
+        if t == "FLOAT":
+            v = float(tok)
+            if v in (float("inf"), float("-inf")):
+                return ast.Literal(span, ast.HugeNumber(str(tok)))
+            return ast.Literal(span, v)
+        if t == "STRING":
+            return ast.Literal(span, _unquote(tok))
+        return ast.Literal(span, t == "TRUE")
 
     def args(self, c):
         v = _v(c)
@@ -235,34 +293,43 @@ class _ToAst(Transformer):
         v = _v(c)
         return ast.Keyword(self._span(c), str(v[0]), v[1])
 
-    def name(self, c):
-        return ast.Name(self._span(c), str(c[0]))
-
-    def int(self, c):
-        if len(c[0]) > 40:   # far beyond int64: the elaborator reports it where it is used
-            return ast.Literal(self._span(c), ast.HugeNumber(str(c[0])))
-        return ast.Literal(self._span(c), int(c[0]))
-
-    def float(self, c):
-        v = float(c[0])
-        if v in (float("inf"), float("-inf")):
-            return ast.Literal(self._span(c), ast.HugeNumber(str(c[0])))
-        return ast.Literal(self._span(c), v)
-
-    def string(self, c):
-        return ast.Literal(self._span(c), _unquote(c[0]))
-
-    def true(self, c):
-        return ast.Literal(self._span(c), True)
-
-    def false(self, c):
-        return ast.Literal(self._span(c), False)
-
     def list(self, c):
         return ast.ListExpr(self._span(c), _v(c))
 
     def tuple(self, c):
         return ast.TupleExpr(self._span(c), _v(c))
+
+
+def _join_span(file: str, left: ast.Node, right: ast.Node) -> Span:
+    a, b = left.span, right.span
+    return Span(file, a.line, a.column, b.end_line, b.end_column)
+
+
+def _arith(c: list, i: int, n: int, file: str):
+    """The `+ -` and `* // / %` operations from c[i]: (the tree, where it stops)."""
+    left = c[i]
+    i += 1
+    total = add = None   # the sum so far and the `+`/`-` after it
+    while i < n:
+        op = c[i]
+        t = op.type
+        if t == "MUL_OP":
+            right = c[i + 1]
+            left = ast.BinOp(_join_span(file, left, right), str(op), left, right,
+                             Span(file, op.line, op.column, op.end_line, op.end_column))
+        elif t == "ADD_OP":
+            if total is not None:
+                left = ast.BinOp(_join_span(file, total, left), str(add), total, left,
+                                 Span(file, add.line, add.column, add.end_line, add.end_column))
+            total, add = left, op
+            left = c[i + 1]
+        else:
+            break
+        i += 2
+    if total is not None:
+        left = ast.BinOp(_join_span(file, total, left), str(add), total, left,
+                         Span(file, add.line, add.column, add.end_line, add.end_column))
+    return left, i
 
 
 def _v(children, keep_none: bool = False) -> list:
@@ -530,6 +597,11 @@ def _syntax_diagnostic(e: UnexpectedInput, text: str, file: str) -> Diagnostic:
         expected = set(e.interactive_parser.accepts()) or expected
     except Exception:  # only a less precise message
         pass
+    if tok.type == "COMP_OP" and "MUL_OP" in expected:
+        # A second comparison (`a < b < c`). The grammar once nested a rule
+        # per operator level, and the parser had closed the `* // / %` level
+        # before it found the error; the message has always left `*` out.
+        expected.discard("MUL_OP")
     pos = tok.start_pos if tok.start_pos is not None else len(text)
     opened = _open_brackets(text, pos)
     labels: list[Label] = []
