@@ -176,13 +176,15 @@ class _ToAst(Transformer):
         return ast.For(self._span(c), str(v[0]), v[1], v[2], v[3])
 
     # -- expressions
-    def pipe(self, c):
-        v = _v(c)
-        return ast.Pipe(self._span(c), v[0], v[1:])
+    # The callbacks below run for most lines of a long model, so they index
+    # their children (the rule's items, tokens included, None for an absent
+    # `[...]` part) instead of filtering them with `_v`.
+    def pipe(self, c):   # test ("->" stage)+
+        return ast.Pipe(_join_span(self.file, c[0], c[-1]), c[0], c[2::2])
 
-    def stage(self, c):
-        v = _v(c, keep_none=True)
-        return ast.Stage(self._span(c), v[0], next((x for x in v[1:] if x is not None), None))
+    def stage(self, c):   # test ["as" layer_name]
+        expr, name = c[0], c[2]
+        return ast.Stage(_join_span(self.file, expr, name or expr), expr, name)
 
     def dotted_name(self, c):
         return ast.LayerName(self._span(c), parts=[str(t) for t in _v(c)])
@@ -285,13 +287,16 @@ class _ToAst(Transformer):
             return ast.Literal(span, _unquote(tok))
         return ast.Literal(span, t == "TRUE")
 
-    def args(self, c):
-        v = _v(c)
-        return [a for a in v if not isinstance(a, ast.Keyword)], [a for a in v if isinstance(a, ast.Keyword)]
+    def args(self, c):   # (expr | kwarg) ("," (expr | kwarg))* [","]: the items at even places
+        pos, kw = [], []
+        for a in c[0::2]:
+            (kw if type(a) is ast.Keyword else pos).append(a)
+        return pos, kw
 
-    def kwarg(self, c):
-        v = _v(c)
-        return ast.Keyword(self._span(c), str(v[0]), v[1])
+    def kwarg(self, c):   # NAME "=" expr
+        name, value = c[0], c[2]
+        s = value.span
+        return ast.Keyword(Span(self.file, name.line, name.column, s.end_line, s.end_column), str(name), value)
 
     def list(self, c):
         return ast.ListExpr(self._span(c), _v(c))
