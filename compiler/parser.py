@@ -206,10 +206,10 @@ class _ToAst(Transformer):
         bool_op = None  # the `and` or `or` before the comparison being read
         while True:
             # not* arith [COMP_OP arith]
-            nots = i
-            while type(c[i]) is Token:   # only `not` stands where an operand starts
+            start = i
+            while type(c[i]) is Token:   # where an operand starts, only `not` is a token
                 i += 1
-            nots = c[nots:i]
+            nots = c[start:i]
             left, i = _arith(c, i, n, file)
             if i < n and c[i].type == "COMP_OP":
                 op = c[i]
@@ -233,17 +233,20 @@ class _ToAst(Transformer):
         return conj if result is None else ast.BoolOp(_join_span(file, result, conj), "or", result, conj)
 
     def operand(self, c):
-        """Unary signs, a primary, then `.name`, `[index]` and `(arguments)`."""
-        file = self.file
-        i = 0
+        """A unary sign and its operand, or a primary and its `.name`,
+        `[index]` and `(arguments)` parts."""
         node = c[0]
-        while type(node) is Token and node.type == "ADD_OP":
-            i += 1
-            node = c[i]
         if type(node) is Token:
+            if node.type == "ADD_OP":   # ADD_OP operand
+                operand = c[1]
+                if node.value == "+":
+                    return operand
+                s = operand.span
+                return ast.Neg(Span(self.file, node.line, node.column, s.end_line, s.end_column), operand)
             node = self._primary(node)
+        file = self.file
         n = len(c)
-        j = i + 1
+        j = 1
         while j < n:
             t = c[j].type
             s = node.span
@@ -262,11 +265,6 @@ class _ToAst(Transformer):
                 else:
                     close, (pos, kw), j = c[j + 2], args, j + 3
                 node = ast.Call(Span(file, s.line, s.column, close.end_line, close.end_column), node, pos, kw)
-        for k in range(i - 1, -1, -1):
-            sign = c[k]
-            if sign.value == "-":
-                s = node.span
-                node = ast.Neg(Span(file, sign.line, sign.column, s.end_line, s.end_column), node)
         return node
 
     def _primary(self, tok: Token) -> ast.Node:
