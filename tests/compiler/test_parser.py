@@ -3,7 +3,7 @@
 import pytest
 
 from nnd import ast
-from nnd.parser import ParseError, parse
+from nnd.parser import ParseError, parse, parse_expression
 
 
 def body(src):
@@ -77,3 +77,66 @@ def test_syntax_errors_are_located(src, code, line, col, needle):
     assert d.code == code
     assert (d.span.line, d.span.column) == (line, col)
     assert needle in d.message
+
+
+# The grammar reads an expression as a flat sequence of operands and
+# operators; the parser gives it its tree. These pin the precedence, the
+# associativity and the spans it must build (the nested grammar's, before).
+
+def _sexp(n):
+    if isinstance(n, ast.Name):
+        return n.id
+    if isinstance(n, (ast.BinOp, ast.Compare, ast.BoolOp)):
+        return f"({n.op} {_sexp(n.left)} {_sexp(n.right)})"
+    if isinstance(n, (ast.Not, ast.Neg)):
+        return f"({'not' if isinstance(n, ast.Not) else 'neg'} {_sexp(n.operand)})"
+    if isinstance(n, ast.Attribute):
+        return f"(. {_sexp(n.value)} {n.attr})"
+    if isinstance(n, ast.Index):
+        return f"([] {_sexp(n.value)} {_sexp(n.index)})"
+    if isinstance(n, ast.Call):
+        return f"(call {_sexp(n.func)}" + "".join(" " + _sexp(a) for a in n.args) + ")"
+    raise TypeError(n)
+
+
+@pytest.mark.parametrize("src,tree", [
+    ("a or b and not c == d + e * -f.g[h](i)", "(or a (and b (not (== c (+ d (* e (neg (call ([] (. f g) h) i))))))))"),
+    ("a - b - c", "(- (- a b) c)"),
+    ("a // b * c % d", "(% (* (// a b) c) d)"),
+    ("a or b or c and d", "(or (or a b) (and c d))"),
+    ("not a or b and c", "(or (not a) (and b c))"),
+    ("not not a == b", "(not (not (== a b)))"),
+    ("a + b == c * d and e", "(and (== (+ a b) (* c d)) e)"),
+    ("a < b and b < c", "(and (< a b) (< b c))"),
+    ("-+-a.b", "(neg (neg (. a b)))"),
+    ("- - a * b", "(* (neg (neg a)) b)"),
+    ("(a + b) * c", "(* (+ a b) c)"),
+    ("f(a)(b)[c].d", "(. ([] (call (call f a) b) c) d)"),
+])
+def test_operator_precedence_and_associativity(src, tree):
+    assert _sexp(parse_expression(src, "t.nnd")) == tree
+
+
+def test_operator_spans():
+    n = parse_expression("(a + b) * -c.d", "t.nnd")
+    cols = lambda x: (x.span.column, x.span.end_column)   # noqa: E731
+    # a parenthesized operand's span is its contents'
+    assert [cols(n), cols(n.left), cols(n.right), cols(n.right.operand)] == [(2, 15), (2, 7), (11, 15), (12, 15)]
+    assert n.op_span.column == 9
+    n = parse_expression("not x(1) or y", "t.nnd")
+    assert [cols(n), cols(n.left), cols(n.left.operand)] == [(1, 14), (1, 9), (5, 9)]
+
+
+@pytest.mark.parametrize("src,message,col", [
+    # one comparison at most (the words are those of the nested grammar's parser)
+    ("a == b == c", "expected `->`, `and`, `or`, add_op or a new line, found `==`", 8),
+    # `not` starts a comparison only: not after an operator
+    ("a + not b", "expected an expression, found the keyword `not`", 5),
+    ("a == not b", "expected an expression, found the keyword `not`", 6),
+    ("a * not b", "expected an expression, found the keyword `not`", 5),
+])
+def test_operator_syntax_errors(src, message, col):
+    with pytest.raises(ParseError) as e:
+        parse_expression(src, "t.nnd")
+    d = e.value.diagnostic
+    assert (d.code, d.message, d.span.column) == ("E0001", message, col)
