@@ -64,21 +64,21 @@ _PARALLEL_TENSOR = 1 << 16   # a tensor this large or larger counts as large
 
 def materialize(ir: IR, seed: int = 0) -> None:
     """Give every node's weights arrays (`node['arrays']`), keeping any already bound."""
+    # Small tensors at once, large ones afterwards on two threads: numpy
+    # draws and scales without the GIL, so a second thread halves the time
+    # on two free cores, but only for tensors large enough to outweigh the
+    # handing over. Each tensor has its own stream: values do not depend on
+    # who draws them, or when.
     todo = []
     for n, data in ir.g.nodes(data=True):
         specs = data["attrs"].get("weights") or {}
         arrays = data.setdefault("arrays", {})
         for pname, w in specs.items():
             if pname not in arrays:
-                todo.append((arrays, pname, f"{data['name']}.{pname}", w))
-    # Small tensors here, large ones on two threads: numpy draws and scales
-    # without the GIL, so a second thread halves the time on two free cores,
-    # but only for tensors large enough to outweigh the handing over. Each
-    # tensor has its own stream: values do not depend on who draws them.
-    small = [t for t in todo if t[3].size < _PARALLEL_TENSOR]
-    todo = [t for t in todo if t[3].size >= _PARALLEL_TENSOR]
-    for arrays, pname, name, w in small:
-        arrays[pname] = init_array(seed, name, w)
+                if w.size < _PARALLEL_TENSOR:
+                    arrays[pname] = init_array(seed, f"{data['name']}.{pname}", w)
+                else:
+                    todo.append((arrays, pname, f"{data['name']}.{pname}", w))
     if sum(w.size for *_, w in todo) < _PARALLEL:
         for arrays, pname, name, w in todo:
             arrays[pname] = init_array(seed, name, w)
