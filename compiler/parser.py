@@ -17,6 +17,7 @@ from lark.lexer import PatternStr
 
 from . import ast
 from .diagnostics import Diagnostic, Label, Span
+from .lexer import FastLexer
 
 # Tokens after which a newline cannot end a statement.
 _OPEN_VALUES = {"->", "=", ",", ":", "(", "[", "{", "and", "or", "not", "as", "..", "in", "else"}
@@ -383,9 +384,10 @@ _LOCK = threading.Lock()
 @lru_cache(maxsize=None)
 def _lark() -> Lark:
     text = resources.files("nnd.grammar").joinpath("nnd.lark").read_text(encoding="utf-8")
-    # The basic lexer, not the contextual one: the post-lexer holds newlines
-    # back, so the lexer cannot know the parser's state.
-    options = dict(parser="lalr", lexer="basic", postlex=_NewlinePostLex(), keep_all_tokens=True,
+    # A basic lexer, not the contextual one: the post-lexer holds newlines
+    # back, so the lexer cannot know the parser's state. FastLexer gives lark's
+    # basic lexer's tokens, faster (compiler/lexer.py).
+    options = dict(parser="lalr", lexer=FastLexer, postlex=_NewlinePostLex(), keep_all_tokens=True,
                    maybe_placeholders=True, transformer=_TRANSFORMER, start=["start", "expr_line"])
     cache = _cache_file(text)
     if cache is not None:
@@ -398,14 +400,16 @@ def _lark() -> Lark:
 
 def _cache_file(grammar: str) -> str | None:
     """Where lark keeps the analysed grammar between runs (it cuts ~0.1 s from
-    every process): one file per grammar and lark version."""
+    every process): one file per grammar, lark version and lexer."""
     from .cachedir import cache_dir
     d = cache_dir()
     if d is None:
         return None
     import hashlib
     import lark
-    key = hashlib.sha256(f"{grammar}\0{lark.__version__}".encode()).hexdigest()[:20]
+    # The lexer is named in the key: lark keeps it in the file, and a cache
+    # made with another would be rebuilt, by turns, by each version run.
+    key = hashlib.sha256(f"{grammar}\0{lark.__version__}\0{FastLexer.__qualname__}".encode()).hexdigest()[:20]
     return os.path.join(d, f"grammar-{key}.lark")
 
 

@@ -1,6 +1,7 @@
 """The tokens the parser reads: types, values and positions, and the error
-where no token matches. The parser's lexer must give exactly the tokens and
-errors of lark's basic lexer for the grammar."""
+where no token matches. The parser's lexer (compiler/lexer.py, for speed)
+must give exactly the tokens and errors of lark's basic lexer for the
+grammar."""
 
 import glob
 import os
