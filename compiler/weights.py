@@ -74,11 +74,13 @@ def materialize(ir: IR, seed: int = 0) -> None:
         specs = data["attrs"].get("weights") or {}
         arrays = data.setdefault("arrays", {})
         for pname, w in specs.items():
-            if pname not in arrays:
-                if w.size < _PARALLEL_TENSOR:
-                    arrays[pname] = init_array(seed, f"{data['name']}.{pname}", w)
-                else:
-                    todo.append((arrays, pname, f"{data['name']}.{pname}", w))
+            if pname in arrays:
+                continue
+            name = f"{data['name']}.{pname}"
+            if w.size < _PARALLEL_TENSOR:
+                arrays[pname] = init_array(seed, name, w)
+            else:
+                todo.append((arrays, pname, name, w))
     if sum(w.size for *_, w in todo) < _PARALLEL:
         for arrays, pname, name, w in todo:
             arrays[pname] = init_array(seed, name, w)
