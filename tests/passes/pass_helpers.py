@@ -15,6 +15,21 @@ from helpers import rel_err, run_onnx
 
 TOL = 1e-5
 
+# A ResNet basic unit (conv-BN-ReLU twice, a conv-BN shortcut when it strides),
+# for the tests that fold whole networks.
+BASIC_BLOCK = """
+block Basic(c, stride = 1) {
+    input x
+    y = x -> Conv2d(c, 3, stride = stride, padding = 1, bias = false) as conv1 -> BatchNorm2d as bn1 -> ReLU
+          -> Conv2d(c, 3, padding = 1, bias = false) as conv2 -> BatchNorm2d as bn2
+    s = x
+    if stride != 1 {
+        s = x -> Conv2d(c, 1, stride = stride, bias = false) as down -> BatchNorm2d as dbn
+    }
+    output out = (y + s) -> ReLU
+}
+"""
+
 
 def build(text: str, randomize: bool = True, seed: int = 0, **kw):
     from nnd.api import build as _build

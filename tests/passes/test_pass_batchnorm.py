@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from nnd.passes import fold_batchnorm_into_conv, fold_batchnorm_into_linear
-from pass_helpers import apply, build, ops, weight_inputs_are_initializers
+from pass_helpers import BASIC_BLOCK, apply, build, ops, weight_inputs_are_initializers
 
 
 def model(inp: str, body: str) -> str:
@@ -73,18 +73,7 @@ def test_batchnorm_of_an_input_stays():
     assert changed == 0 and ops(after)["BatchNormalization"] == 1
 
 
-RESNET = """
-block Basic(c, stride = 1) {
-    input x
-    y = x -> Conv2d(c, 3, stride = stride, padding = 1, bias = false) as conv1 -> BatchNorm2d as bn1 -> ReLU
-          -> Conv2d(c, 3, padding = 1, bias = false) as conv2 -> BatchNorm2d as bn2
-    s = x
-    if stride != 1 {
-        s = x -> Conv2d(c, 1, stride = stride, bias = false) as down -> BatchNorm2d as dbn
-    }
-    output out = (y + s) -> ReLU
-}
-model R(classes = 10) {
+RESNET = BASIC_BLOCK + """model R(classes = 10) {
     input image: [N, 3, 16, 16]
     f = image -> Conv2d(8, 3, padding = 1, bias = false) as conv1 -> BatchNorm2d as bn1 -> ReLU
         -> Basic(8) as layer1 -> Basic(16, stride = 2) as layer2 -> Basic(16) as layer3

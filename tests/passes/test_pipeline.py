@@ -11,20 +11,9 @@ import pytest
 from nnd import api
 from nnd.cli import format_report, main
 from nnd.passes import PIPELINE, run_pipeline
-from pass_helpers import assert_same_outputs, build, lower, ops, weight_inputs_are_initializers
+from pass_helpers import BASIC_BLOCK, assert_same_outputs, build, lower, ops, weight_inputs_are_initializers
 
-RESNET = """
-block Basic(c, stride = 1) {
-    input x
-    y = x -> Conv2d(c, 3, stride = stride, padding = 1, bias = false) as conv1 -> BatchNorm2d as bn1 -> ReLU
-          -> Conv2d(c, 3, padding = 1, bias = false) as conv2 -> BatchNorm2d as bn2
-    s = x
-    if stride != 1 {
-        s = x -> Conv2d(c, 1, stride = stride, bias = false) as down -> BatchNorm2d as dbn
-    }
-    output out = (y + s) -> ReLU
-}
-model R(classes = 10) {
+RESNET = BASIC_BLOCK + """model R(classes = 10) {
     input image: [N, 3, 28, 28]
     f = image -> Conv2d(8, 3, padding = 1, bias = false) as conv1 -> BatchNorm2d as bn1 -> ReLU
         -> MaxPool2d(3, stride = 2, padding = 1)
