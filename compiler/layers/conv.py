@@ -26,12 +26,7 @@ def _conv_common(a, x, d: int, out_channels: int):
     positive(a, "stride", s)
     positive(a, "dilation", dl)
     g = a.groups
-    if g <= 0:
-        raise ShapeError("E0107", f"`groups` must be positive; got {g}", arg="groups")
-    if cin % g or out_channels % g:
-        which = f"{cin} input channels" if cin % g else f"{out_channels} output channels"
-        raise ShapeError("E0306", f"`groups = {g}` does not divide the {which}", arg="groups",
-                         help=f"groups must divide both the input ({cin}) and output ({out_channels}) channels")
+    _check_groups(g, cin, out_channels)
     pads = resolve_padding(a, d, k, s, dl, x[2:])
     if a.padding_mode in ("reflect", "replicate"):
         for i, ((pb, pe), w) in enumerate(zip(pads, x[2:])):
@@ -46,6 +41,16 @@ def _conv_common(a, x, d: int, out_channels: int):
     if a.bias:
         a.weights["bias"] = Weight((out_channels,), bound=b)
     return (x[0], out_channels) + tuple(out)
+
+
+def _check_groups(g: int, cin: int, cout: int) -> None:
+    """Groups must be positive and divide both channel counts (Conv and ConvTranspose)."""
+    if g <= 0:
+        raise ShapeError("E0107", f"`groups` must be positive; got {g}", arg="groups")
+    if cin % g or cout % g:
+        which = f"{cin} input channels" if cin % g else f"{cout} output channels"
+        raise ShapeError("E0306", f"`groups = {g}` does not divide the {which}", arg="groups",
+                         help=f"groups must divide both the input ({cin}) and output ({cout}) channels")
 
 
 def _validate_window(a, d: int) -> None:
@@ -233,12 +238,7 @@ class ConvTranspose(Layer):
                     help="output_padding only picks among the input sizes a strided convolution maps to "
                     "the same output size; it ranges over 0 .. stride - 1")
         g = a.groups
-        if g <= 0:
-            raise ShapeError("E0107", f"`groups` must be positive; got {g}", arg="groups")
-        if cin % g or cout % g:
-            which = f"{cin} input channels" if cin % g else f"{cout} output channels"
-            raise ShapeError("E0306", f"`groups = {g}` does not divide the {which}", arg="groups",
-                             help=f"groups must divide both the input ({cin}) and output ({cout}) channels")
+        _check_groups(g, cin, cout)
         if a.padding == "same":
             raise ShapeError("E0107", f"`{a.kind}` does not take `padding = \"same\"`; give the padding "
                              "as numbers", arg="padding",
