@@ -37,7 +37,14 @@ class CheckResult:
 
 
 class WeightError(Exception):
-    """Weights given with --weights do not fit the model."""
+    """Weights given with --weights do not fit the model (or cannot be read,
+    or are not finite), or the model's weights are over the size limit."""
+
+
+# What compile may allocate for weights unless told otherwise (`max_weights_size`):
+# a model past it is more often a typo in a width than a wish, and would die
+# with MemoryError (or be killed) after minutes of work.
+MAX_WEIGHTS_SIZE = 16 * 2**30
 
 
 class CompileFailed(Exception):
@@ -118,7 +125,8 @@ def build(path: str | None = None, *, text: str | None = None, model: str | None
           params: dict | None = None, seed: int = 0, weights: str | None = None, optimize: bool = True,
           allow_outside: bool = False, report: list | None = None,
           keep_training_outputs: bool = False, partial: bool = False, freeze=(),
-          checked: CheckResult | None = None) -> tuple:
+          checked: CheckResult | None = None, allow_nonfinite: bool = False,
+          max_weights_size=MAX_WEIGHTS_SIZE) -> tuple:
     """Check, bind `weights` (a .npz, .safetensors or .onnx file; strict unless
     `partial`), materialize the rest and run the pass pipeline (unless
     `optimize` is false; `keep_training_outputs` keeps outputs marked
@@ -127,19 +135,25 @@ def build(path: str | None = None, *, text: str | None = None, model: str | None
     CompileFailed on errors, WeightError when the weights do not fit (or
     a `freeze` pattern names no layer with parameters). `checked`: the result
     of `check` on the same arguments, to skip parsing and elaborating again
-    (it is consumed: its IR becomes the compiled model's)."""
+    (it is consumed: its IR becomes the compiled model's).
+
+    Bound weights holding NaN or infinities, or values too large for float32,
+    are a WeightError unless `allow_nonfinite`. A model whose weights would
+    take more than `max_weights_size` (bytes, or a string such as "100GB";
+    None: no limit) is a WeightError before anything is allocated."""
     res = checked if checked is not None else check(path, text=text, model=model, params=params,
                                                     allow_outside=allow_outside)
     if not res.ok:
         raise CompileFailed(res)
-    from .weights import materialize
+    from .weights import check_size, materialize
     ir = res.ir
+    check_size(ir, max_weights_size)
     if freeze:
         from .binding import check_freeze
         check_freeze(ir, freeze)
     if weights:
         from .binding import bind
-        ir.meta["binding"] = bind(ir, weights, partial=partial)
+        ir.meta["binding"] = bind(ir, weights, partial=partial, allow_nonfinite=allow_nonfinite)
     materialize(ir, seed)
     if optimize:
         from .passes import run_pipeline
@@ -151,7 +165,8 @@ def compile(path: str | None = None, *, text: str | None = None, model: str | No
             params: dict | None = None, seed: int = 0, weights: str | None = None, optimize: bool = True,
             allow_outside: bool = False, report: list | None = None, keep_training_outputs: bool = False,
             partial: bool = False, freeze=(), weight_report: list | None = None, lazy: bool = False,
-            checked: CheckResult | None = None):
+            checked: CheckResult | None = None, allow_nonfinite: bool = False,
+            max_weights_size=MAX_WEIGHTS_SIZE):
     """Compile a .nnd file (or `text`) to an onnx.ModelProto. `freeze`: glob
     patterns over layer names whose parameters are recorded as frozen in the
     metadata (`nnd.frozen`: the written initializers, after the passes; use
@@ -161,12 +176,13 @@ def compile(path: str | None = None, *, text: str | None = None, model: str | No
     With lazy=True, returns a `LoweredModel` instead: the same model with its
     weights still the compiler's arrays, which `save` writes straight to the
     file (no in-memory copy of the weights); `.to_proto()` gives the
-    ModelProto. `checked`: see `build`."""
+    ModelProto. `checked`, `allow_nonfinite`, `max_weights_size`: see `build`."""
     with _no_gc():
         ir, res = build(path, text=text, model=model, params=params, seed=seed, weights=weights,
                         optimize=optimize, allow_outside=allow_outside, report=report,
                         keep_training_outputs=keep_training_outputs, partial=partial, freeze=freeze,
-                        checked=checked)
+                        checked=checked, allow_nonfinite=allow_nonfinite,
+                        max_weights_size=max_weights_size)
         from .lower import lower_lazy
         lowered = lower_lazy(ir, source=os.path.basename(res.path))
         if freeze:

@@ -6,7 +6,9 @@ names its layers so that torchvision's `state_dict()` keys bind as they are.
 
 Files: `.npz` (numpy), `.safetensors` (the optional `safetensors` package,
 `pip install 'nnd[weights]'`) and `.onnx` (the initializers of an existing
-model, for transfer learning). Every tensor is converted to float32.
+model, for transfer learning). Every tensor is converted to float32 (bfloat16,
+float16, float64 and integers); a tensor holding NaN, infinities or values
+too large for float32 is refused unless `allow_nonfinite`.
 
 Strict by default: one `WeightError` lists every missing, unexpected and
 wrongly shaped tensor. With `partial=True` what matches is bound and the rest
@@ -16,8 +18,10 @@ is left to the deterministic initialization (`weights.materialize`).
 from __future__ import annotations
 
 import fnmatch
+import json
 import os
 import re
+import stat
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -44,6 +48,7 @@ class BindReport:
     unexpected: list = field(default_factory=list)   # (name, file shape): no such parameter
     mismatched: list = field(default_factory=list)   # (name, model shape, file shape)
     bad_dtype: list = field(default_factory=list)    # (name, dtype): not a number type
+    nonfinite: list = field(default_factory=list)    # (name, what): NaN, inf, too large for float32
     ignored: list = field(default_factory=list)      # names skipped on purpose (num_batches_tracked, ONNX constants)
 
     @property
@@ -95,41 +100,109 @@ def _capped(lines: list[str], what: str, cap: int = LIST_CAP) -> list[str]:
 # ------------------------------------------------------------------ reading
 
 
+def file_problem(path: str) -> str | None:
+    """Why `path` cannot be read as a weights file, from its status alone
+    (never opened: a named pipe would block), or None."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return "no such file"
+    except OSError as e:
+        return e.strerror or str(e)
+    if stat.S_ISDIR(st.st_mode):
+        return "is a directory"
+    if not stat.S_ISREG(st.st_mode):
+        return "is not a regular file" + (" (a named pipe)" if stat.S_ISFIFO(st.st_mode) else "")
+    if not os.access(path, os.R_OK):
+        return "permission denied"
+    if st.st_size == 0:
+        return "the file is empty"
+    return None
+
+
+_WHAT = {".npz": "a valid .npz file", ".safetensors": "a valid .safetensors file", ".onnx": "a valid ONNX model"}
+
+
 def load(path: str) -> tuple[dict, list]:
     """The named arrays in a weights file, and the names ignored on purpose."""
     ext = os.path.splitext(path)[1].lower()
     if ext not in FORMATS:
         raise WeightError(f"cannot read weights from `{path}`: unknown format `{ext or '(none)'}`; "
                           f"expected one of {', '.join(FORMATS)}")
-    if not os.path.isfile(path):
-        raise WeightError(f"cannot read weights from `{path}`: no such file")
+    problem = file_problem(path)
+    if problem == "the file is empty":
+        raise WeightError(f"cannot read weights from `{path}`: the file is empty (not {_WHAT[ext]})")
+    if problem:
+        raise WeightError(f"cannot read weights from `{path}`: {problem}")
     try:
         if ext == ".npz":
             return _load_npz(path), []
         if ext == ".safetensors":
             return _load_safetensors(path), []
         return _load_onnx(path)
-    except WeightError:
+    except (WeightError, MemoryError):
         raise
+    except OSError as e:
+        raise WeightError(f"cannot read weights from `{path}`: {e.strerror or e}") from None
     except Exception as e:  # a corrupt or truncated file: say so, no traceback
-        raise WeightError(f"cannot read weights from `{path}`: {type(e).__name__}: {e}") from None
+        raise WeightError(f"cannot read weights from `{path}`: not {_WHAT[ext]} "
+                          f"({type(e).__name__}: {e})") from None
 
 
 def _load_npz(path: str) -> dict:
-    z = np.load(path, allow_pickle=False)
-    if not isinstance(z, np.lib.npyio.NpzFile):
+    with open(path, "rb") as f:
+        magic = f.read(6)
+    if magic == b"\x93NUMPY":
         raise WeightError(f"`{path}` holds a single array, not named arrays; save with np.savez(path, **named)")
-    with z:
-        return {k: z[k] for k in z.files}
+    if not magic.startswith(b"PK"):   # np.load would take it for a pickle and advise loading it unsafely
+        raise WeightError(f"cannot read weights from `{path}`: not a valid .npz file "
+                          "(not a zip archive of .npy arrays, as np.savez writes)")
+    with np.load(path, allow_pickle=False) as z:
+        out = {}
+        for k in z.files:
+            try:
+                out[k] = z[k]
+            except ValueError as e:
+                if "allow_pickle" not in str(e):
+                    raise
+                raise WeightError(f"cannot read weights from `{path}`: array `{k}` holds Python objects "
+                                  "(pickled data), which nndc never loads") from None
+        return out
+
+
+# safetensors dtypes read as they are (little-endian), then converted to float32
+# by `bind`; BF16 is widened here (numpy has no bfloat16 of its own).
+_SAFETENSORS_DTYPES = {"F64": "<f8", "F32": "<f4", "F16": "<f2", "BF16": "<u2",
+                       "I64": "<i8", "I32": "<i4", "I16": "<i2", "I8": "i1",
+                       "U64": "<u8", "U32": "<u4", "U16": "<u2", "U8": "u1", "BOOL": "?"}
 
 
 def _load_safetensors(path: str) -> dict:
     try:
-        from safetensors.numpy import load_file
+        from safetensors import safe_open
     except ImportError:
         raise WeightError("reading .safetensors needs the `safetensors` package: "
                           "pip install 'nnd[weights]'") from None
-    return dict(load_file(path))
+    with safe_open(path, framework="numpy") as f:   # checks the header, offsets and file size
+        dtypes = {k: f.get_slice(k).get_dtype() for k in f.keys()}
+    bad = [f"{k} ({d})" for k, d in dtypes.items() if d not in _SAFETENSORS_DTYPES]
+    if bad:
+        raise WeightError(f"cannot read weights from `{path}`: {len(bad)} tensor{'s' * (len(bad) > 1)} "
+                          f"of a type nndc cannot convert to float32: {', '.join(bad[:LIST_CAP])}"
+                          + (f" and {len(bad) - LIST_CAP} more" if len(bad) > LIST_CAP else "")
+                          + "; supported: F64, F32, F16, BF16, integers")
+    with open(path, "rb") as fh:
+        n = int.from_bytes(fh.read(8), "little")
+        header = json.loads(fh.read(n))
+        out = {}
+        for k in sorted(dtypes, key=lambda k: header[k]["data_offsets"][0]):   # file order
+            (b, e), dt = header[k]["data_offsets"], np.dtype(_SAFETENSORS_DTYPES[dtypes[k]])
+            fh.seek(8 + n + b)
+            a = np.fromfile(fh, dtype=dt, count=(e - b) // dt.itemsize)
+            if dtypes[k] == "BF16":   # the high half of a float32: shift the bits into place
+                a = (a.astype(np.uint32) << 16).view(np.float32)
+            out[k] = a.reshape(header[k]["shape"])
+    return out
 
 
 def _load_onnx(path: str) -> tuple[dict, list]:
@@ -139,6 +212,8 @@ def _load_onnx(path: str) -> tuple[dict, list]:
     import onnx
     from onnx import numpy_helper
     model = onnx.load(path)   # external data, if any, is read from beside the file
+    if not model.HasField("graph"):   # protobuf reads many a stray file as an empty message
+        raise WeightError(f"cannot read weights from `{path}`: not a valid ONNX model (it has no graph)")
     arrays, ignored = {}, []
     floats = {onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE, onnx.TensorProto.FLOAT16,
               onnx.TensorProto.BFLOAT16}
@@ -173,9 +248,11 @@ def _fits(want: tuple, given: tuple, lenient: bool) -> bool:
     return int(np.prod(given)) == int(np.prod(want)) and squeeze(given) == squeeze(want)
 
 
-def bind(ir: IR, path: str, partial: bool = False) -> BindReport:
+def bind(ir: IR, path: str, partial: bool = False, allow_nonfinite: bool = False) -> BindReport:
     """Store the arrays of `path` into the nodes' `arrays`. Raises WeightError
-    listing every problem unless `partial` (then only when nothing matches)."""
+    listing every problem unless `partial` (then only when nothing matches).
+    A tensor to bind holding NaN, infinities or values too large for float32
+    is an error too (with `partial` as well) unless `allow_nonfinite`."""
     arrays, ignored = load(path)
     lenient = path.lower().endswith(".onnx")
     params = parameters(ir)
@@ -196,13 +273,19 @@ def bind(ir: IR, path: str, partial: bool = False) -> BindReport:
         if not _fits(w.shape, arr.shape, lenient):
             rep.mismatched.append((name, tuple(w.shape), tuple(arr.shape)))
             continue
-        chosen[name] = np.ascontiguousarray(arr.astype(np.float32, copy=False).reshape(w.shape))
+        with np.errstate(over="ignore", invalid="ignore"):   # an overflow is reported below, by name
+            a = arr.astype(np.float32, copy=False)
+        why = "" if allow_nonfinite else _not_finite(arr, a)
+        if why:
+            rep.nonfinite.append((name, why))
+        chosen[name] = np.ascontiguousarray(a.reshape(w.shape))
     rep.missing = [(k, tuple(w.shape)) for k, (_, _, w) in params.items() if k not in arrays]
     order = {k: i for i, k in enumerate(params)}
     rep.mismatched.sort(key=lambda t: order[t[0]])
     rep.bad_dtype.sort(key=lambda t: order[t[0]])
-    if not rep.ok and not partial:
-        raise WeightError(strict_message(rep, ir.name))
+    rep.nonfinite.sort(key=lambda t: order[t[0]])
+    if (not rep.ok and not partial) or rep.nonfinite:
+        raise WeightError(strict_message(rep, ir.name, fit=not partial))
     if partial and not chosen and params:
         hint = _hint(rep)
         raise WeightError("\n".join([f"no tensor in `{path}` matches a parameter of model `{ir.name}`"]
@@ -234,14 +317,42 @@ def _problem_lines(rep: BindReport, guess: bool = True) -> list[str]:
     return lines
 
 
-def strict_message(rep: BindReport, model: str) -> str:
+def strict_message(rep: BindReport, model: str, fit: bool = True) -> str:
+    """Every problem in one message: names that do not fit (unless `fit` is
+    false, as with --partial) and values that are not finite."""
+    fit = fit and not rep.ok
     counts = [(len(rep.missing), "missing"), (len(rep.unexpected), "unexpected"),
               (len(rep.mismatched), "with the wrong shape"), (len(rep.bad_dtype), "with the wrong type")]
+    counts = (counts if fit else []) + [(len(rep.nonfinite), "not finite")]
     what = ", ".join(f"{k} {w}" for k, w in counts if k)
-    head = f"weights in `{rep.source}` do not fit model `{model}`: {what}"
-    hint = _hint(rep)
-    return "\n".join([head] + _problem_lines(rep, guess=not hint) + ([f"  = note: {hint}"] if hint else []) +
-                      ["  = help: --partial binds the tensors that match and initializes the rest"])
+    head = f"weights in `{rep.source}` {'do not fit' if fit else 'cannot be bound to'} model `{model}`: {what}"
+    hint = _hint(rep) if fit else ""
+    lines = [head] + (_problem_lines(rep, guess=not hint) if fit else [])
+    lines += _capped([f"  not finite   {n}: {why}" for n, why in rep.nonfinite], "not finite")
+    lines += [f"  = note: {hint}"] if hint else []
+    if fit:
+        lines.append("  = help: --partial binds the tensors that match and initializes the rest")
+    if rep.nonfinite:
+        lines.append("  = help: --allow-nonfinite (allow_nonfinite=True) binds them as they are, "
+                     "too large values as infinities")
+    return "\n".join(lines)
+
+
+def _not_finite(src: np.ndarray, a: np.ndarray) -> str:
+    """What is wrong with the float32 `a` (converted from `src`): '' when every
+    value is finite."""
+    if a.size == 0 or (np.isfinite(a.min()) and np.isfinite(a.max())):   # NaN propagates through both
+        return ""
+    nan, inf, over = int(np.isnan(a).sum()), int(np.isinf(a).sum()), 0
+    if src.dtype.kind == "f" and src.dtype.itemsize > 4:   # float64 beyond float32's range became inf
+        over = inf - int(np.isinf(src).sum())
+        inf -= over
+    parts = [f"{nan} NaN"] * bool(nan) + [f"{inf} infinite"] * bool(inf)
+    if over:
+        top = float(np.abs(src[np.isfinite(src)]).max())
+        parts.append(f"{over} value{'s' * (over > 1)} too large for float32 "
+                     f"(up to {top:.3g}; float32 ends at 3.4e+38)")
+    return ", ".join(parts)
 
 
 def _did_you_mean(name: str, candidates: list[str]) -> str | None:

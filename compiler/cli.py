@@ -35,6 +35,15 @@ def _param(text: str):
     return k.strip(), val
 
 
+def _size(text: str) -> int:
+    """`--max-weights-size 100GB`: bytes."""
+    from .weights import parse_size
+    try:
+        return parse_size(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 def _common(p):
     p.add_argument("--model", "-m", help="the model to use when the file defines several")
     p.add_argument("--param", "-p", action="append", type=_param, default=[], metavar="NAME=VALUE",
@@ -58,6 +67,10 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--freeze", action="append", default=[], metavar="PATTERN",
                    help="mark the parameters of matching layers frozen (glob over layer names, e.g. "
                         "'layer1.*'; repeatable); recorded in the ONNX metadata as nnd.frozen")
+    c.add_argument("--allow-nonfinite", action="store_true",
+                   help="with --weights: bind tensors holding NaN, infinities or values too large for float32")
+    c.add_argument("--max-weights-size", type=_size, default=api.MAX_WEIGHTS_SIZE, metavar="SIZE",
+                   help="refuse a model whose weights would take more than SIZE (default 16GiB; e.g. 100GB)")
     c.add_argument("-O0", dest="optimize", action="store_false", help="disable the optimization passes")
     c.add_argument("--report", action="store_true", help="print what each pass changed")
     c.add_argument("--keep-training-outputs", action="store_true",
@@ -176,9 +189,8 @@ def cmd_compile(args) -> int:
     if args.partial and not args.weights:
         sys.stderr.write("nndc: error: --partial needs --weights FILE\n")
         return 2
-    if args.weights and not os.access(args.weights, os.R_OK):
-        sys.stderr.write(f"nndc: error: cannot read weights `{args.weights}`: "
-                         f"{'permission denied' if os.path.exists(args.weights) else 'no such file'}\n")
+    if args.weights and (why := _weights_unreadable(args.weights)):
+        sys.stderr.write(f"nndc: error: cannot read weights `{args.weights}`: {why}\n")
         return 2
     report: list = []
     bound: list = []
@@ -188,7 +200,8 @@ def cmd_compile(args) -> int:
                             allow_outside=args.allow_outside_imports, report=report,
                             keep_training_outputs=args.keep_training_outputs,
                             partial=args.partial, freeze=args.freeze, weight_report=bound,
-                            lazy=True, checked=res)
+                            lazy=True, checked=res, allow_nonfinite=args.allow_nonfinite,
+                            max_weights_size=args.max_weights_size)
     except api.CompileFailed as e:
         emit(e.result.diagnostics, e.result.sources, args.format)
         return 1
@@ -206,6 +219,13 @@ def cmd_compile(args) -> int:
         print("\n".join(rep.summary()))
     print(f"wrote {out}" + (f" (weights in {written[1]})" if len(written) > 1 else ""))
     return 0
+
+
+def _weights_unreadable(path: str) -> str | None:
+    """An I/O reason (exit 2) not to read the weights file; its content is judged by binding (exit 1)."""
+    from .binding import file_problem
+    why = file_problem(path)
+    return None if why == "the file is empty" else why
 
 
 def format_report(report: list) -> str:

@@ -8,6 +8,7 @@ model or in which order it is built: same source and seed, same bytes.
 from __future__ import annotations
 
 import hashlib
+import re
 import threading
 
 import numpy as np
@@ -116,3 +117,49 @@ def parameter_count(ir: IR, include_buffers: bool = False) -> int:
             if include_buffers or not w.buffer:
                 total += w.size
     return total
+
+
+# ------------------------------------------------------------------ size limit
+
+_UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
+          "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
+_SIZE = re.compile(r"^\s*([0-9]+(?:\.[0-9]*)?(?:e[0-9]+)?)\s*([a-z]*)\s*$")
+
+
+def parse_size(text) -> int:
+    """Bytes from `16GiB`, `100GB`, `512MB`, `1e9` or an int (decimal units:
+    GB = 10**9; binary: GiB = 2**30). ValueError on anything else."""
+    if isinstance(text, int) and not isinstance(text, bool):
+        if text < 0:
+            raise ValueError(f"a size cannot be negative: {text}")
+        return text
+    m = _SIZE.match(str(text).lower())
+    if not m or m.group(2) not in _UNITS:
+        raise ValueError(f"not a size: {text!r} (expected e.g. 16GiB, 100GB or 512MB)")
+    return int(float(m.group(1)) * _UNITS[m.group(2)])
+
+
+def check_size(ir: IR, limit) -> None:
+    """Refuse, from the declared shapes alone (nothing is allocated), a model
+    whose float32 weights would take more than `limit` bytes (None: no limit)."""
+    if limit is None:
+        return
+    limit = parse_size(limit)
+    tensors = [(f"{d['name']}.{p}", w) for _, d in ir.nodes()
+               for p, w in (d["attrs"].get("weights") or {}).items()]
+    total = 4 * sum(w.size for _, w in tensors)
+    if total <= limit:
+        return
+    from .api import WeightError
+    from .elaborate import _bytes
+    biggest = sorted(tensors, key=lambda t: -t[1].size)[:5]
+    width = max(len(n) for n, _ in biggest)
+    lines = [f"model `{ir.name}` declares {_bytes(total)} of weights ({total // 4:,} float32 values), "
+             f"more than the limit of {_bytes(limit)}; nothing was allocated"]
+    lines += [f"  largest      {n:{width}}  [{', '.join(map(str, w.shape))}]  {_bytes(4 * w.size)}"
+              for n, w in biggest]
+    need = -(-total // 2**30) if total >= 2**30 else -(-total // 2**20)
+    unit = "GiB" if total >= 2**30 else "MiB"
+    lines.append(f"  = help: if the model is meant to be this large, raise the limit: "
+                 f"--max-weights-size {need}{unit} (nnd.compile(..., max_weights_size=\"{need}{unit}\"))")
+    raise WeightError("\n".join(lines))

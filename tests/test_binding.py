@@ -258,7 +258,7 @@ def test_unreadable_and_unknown_files_are_clear_errors(mlp, tmp_path):
 
 def test_safetensors_without_the_package_says_how_to_install(mlp, tmp_path, monkeypatch):
     path = _safetensors(tmp_path, _random(MLP_SHAPES))
-    monkeypatch.setitem(sys.modules, "safetensors.numpy", None)
+    monkeypatch.setitem(sys.modules, "safetensors", None)
     with pytest.raises(api.WeightError, match=r"needs the `safetensors` package: pip install 'nnd\[weights\]'"):
         nnd.compile(mlp, weights=path)
 
