@@ -26,6 +26,7 @@ class CheckResult:
     diagnostics: list[Diagnostic]
     sources: Sources
     path: str = ""
+    files: list[str] = field(default_factory=list)   # the .nnd files read (absolute), root first
 
     @property
     def ok(self) -> bool:
@@ -101,7 +102,8 @@ def _check(path, text, model, params, allow_outside) -> CheckResult:
             if ir is not None and not any(d.is_error for d in diags):
                 from .lint import lint
                 diags.extend(lint(ir, sources))
-    return CheckResult(ir, diags, sources, path or "<input>")
+    files = [k for k in loader.modules if not k.startswith("std:")]
+    return CheckResult(ir, diags, sources, path or "<input>", files)
 
 
 # Python frames one check may need: MAX_DEPTH nested blocks of about a dozen
@@ -202,10 +204,10 @@ def save(model, out: str, external_threshold: int | None = None) -> list[str]:
     returns) atomically: temporary files beside `out`, then renames; tensors
     are written one at a time, never the whole serialized model in memory.
     When its initializers hold more than `external_threshold` bytes (by
-    default what one protobuf message can hold), they go to `<out>.data`
-    beside it (ONNX external data, offsets aligned to 4096), which the model
-    names by its base name. Returns the paths written; `model` is left as it
-    was."""
+    default what one protobuf message can hold), they go to
+    `<out>.<hash>.data` beside it (ONNX external data, offsets aligned to
+    4096), which the model names by its base name; see docs/guarantees.md.
+    Returns the paths written; `model` is left as it was."""
     from .writer import save as _save
     if external_threshold is None:
         external_threshold = EXTERNAL_DATA_THRESHOLD

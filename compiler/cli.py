@@ -44,6 +44,13 @@ def _size(text: str) -> int:
         raise argparse.ArgumentTypeError(str(e)) from None
 
 
+def _path(text: str) -> str:
+    """A file argument: an empty one is a usage error, never "use the default"."""
+    if not text:
+        raise argparse.ArgumentTypeError("expected a file name, got an empty string")
+    return text
+
+
 def _common(p):
     p.add_argument("--model", "-m", help="the model to use when the file defines several")
     p.add_argument("--param", "-p", action="append", type=_param, default=[], metavar="NAME=VALUE",
@@ -58,9 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     c = sub.add_parser("compile", help="compile a .nnd file to ONNX")
     c.add_argument("file")
-    c.add_argument("-o", "--output", help="output path (default: FILE with .onnx)")
+    c.add_argument("-o", "--output", type=_path, help="output path (default: FILE with .onnx)")
     c.add_argument("--seed", type=int, default=0, help="seed of the random initial weights")
-    c.add_argument("--weights", metavar="FILE",
+    c.add_argument("--weights", metavar="FILE", type=_path,
                    help="bind weights from .npz, .safetensors or .onnx (by parameter name; strict)")
     c.add_argument("--partial", action="store_true",
                    help="with --weights: bind what matches, initialize the rest, print what was bound")
@@ -113,7 +120,8 @@ def _runtime_commands(sub) -> None:
         r.add_argument("--no-cache", action="store_true", help="do not use or fill the optimized-model cache")
         r.add_argument("-v", "--verbose", action="count", default=0, help="show onnxruntime's log (-vv: all)")
         if name == "run":
-            r.add_argument("--save", metavar="OUT.npz", help="save the outputs, by name, to an .npz file")
+            r.add_argument("--save", metavar="OUT.npz", type=_path,
+                           help="save the outputs, by name, to an .npz file")
         else:
             r.add_argument("--runs", type=int, default=None, help="timed runs (default: 10 or more, ~3 s)")
             r.add_argument("--warmup", type=int, default=None, help="warm-up runs (default: 2 or more, ~0.5 s)")
@@ -123,6 +131,8 @@ def _runtime_commands(sub) -> None:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    if argv is None:
+        _clean_up_on_termination()
     try:
         rc = {"compile": cmd_compile, "check": cmd_check, "summary": cmd_summary,
               "run": cmd_run, "bench": cmd_bench}[args.cmd](args)
@@ -138,6 +148,24 @@ def main(argv=None) -> int:
     if argv is None and args.cmd == "compile":
         _exit_now(rc)
     return rc
+
+
+def _clean_up_on_termination() -> None:
+    """On SIGTERM or SIGHUP, remove the temporary files being written and
+    exit 128 + the signal's number (143 for SIGTERM), as a killed process
+    would. Only when nndc runs as a command: a caller's handlers are its own."""
+    import signal
+
+    def handler(signum, frame):
+        writer = sys.modules.get(__package__ + ".writer")   # not loaded: nothing being written
+        if writer is not None:
+            writer.remove_pending()
+        os._exit(128 + signum)
+    try:
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, handler)
+    except (ValueError, AttributeError):   # not the main thread; no SIGHUP (Windows)
+        pass
 
 
 def _exit_now(rc: int) -> None:
@@ -186,6 +214,14 @@ def cmd_compile(args) -> int:
     if res.diagnostics and args.format == "text":
         emit(res.diagnostics, res.sources, "text")
     out = args.output or os.path.splitext(args.file)[0] + ".onnx"
+    inputs = [("the source file", args.file)] + [("the imported file", os.path.relpath(f)) for f in res.files[1:]]
+    if args.weights:
+        inputs.append(("the weights file", args.weights))
+    clash = _input_at(out, inputs)
+    if clash:
+        sys.stderr.write(f"nndc: error: cannot write {out}: it is {clash}; "
+                         "nndc never writes over its inputs (choose another -o)\n")
+        return 2
     if args.partial and not args.weights:
         sys.stderr.write("nndc: error: --partial needs --weights FILE\n")
         return 2
@@ -226,6 +262,16 @@ def _weights_unreadable(path: str) -> str | None:
     from .binding import file_problem
     why = file_problem(path)
     return None if why == "the file is empty" else why
+
+
+def _input_at(out: str, inputs) -> str | None:
+    """`what path` of the first (what, path) input that is the file `out`
+    names (by device and inode: links and other spellings count), else None."""
+    from .writer import same_file
+    for what, path in inputs:
+        if same_file(out, path):
+            return f"{what} {path}"
+    return None
 
 
 def format_report(report: list) -> str:

@@ -19,11 +19,16 @@ field numbers are onnx.proto's: ModelProto.graph = 7, GraphProto.initializer
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import functools
 import hashlib
 import os
+import re
+import stat
 import sys
 import tempfile
+import time
 
 import numpy as np
 
@@ -234,7 +239,7 @@ class LoweredModel:
             f = _Hashing(raw) if digest else raw
             self.write(f)
             return f.hexdigest() if digest else None
-        return _write_atomic(out, write)
+        return write_atomic(out, write)
 
 
 class _Hashing:
@@ -249,21 +254,107 @@ class _Hashing:
         return self.h.hexdigest()
 
 
-def _write_atomic(out: str, write):
+def write_atomic(out: str, write):
     """Call write(f) on a temporary file beside `out`, then rename it to
     `out`; on any failure the temporary file is removed and `out` is left as
-    it was. Returns what `write` returned."""
-    fd, tmp = tempfile.mkstemp(prefix=".nndc-", suffix=".tmp", dir=os.path.dirname(os.path.abspath(out)))
-    try:
+    it was. A character device (/dev/null) is written in place; any other
+    existing non-regular `out` (a FIFO, a socket, a directory) is refused
+    with OSError. Returns what `write` returned."""
+    if _through(out):
+        with open(out, "wb") as f:
+            return write(f)
+    with _temporary(os.path.dirname(os.path.abspath(out))) as (fd, tmp):
         with os.fdopen(fd, "wb") as f:
             result = write(f)
         _umask_mode(tmp)
         os.replace(tmp, out)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
     return result
+
+
+def _through(out: str) -> bool:
+    """Whether `out` is a character device, written through instead of
+    replaced (renaming over /dev/null would replace the system's). Other
+    non-regular files are refused: a FIFO with no reader would block."""
+    try:
+        st = os.stat(out)
+    except (OSError, ValueError):
+        return False   # not there yet (or unreachable: creating the temporary says why)
+    if stat.S_ISREG(st.st_mode):
+        return False
+    if stat.S_ISCHR(st.st_mode):
+        return True
+    kind = ("a directory" if stat.S_ISDIR(st.st_mode) else "a named pipe" if stat.S_ISFIFO(st.st_mode)
+            else "a socket" if stat.S_ISSOCK(st.st_mode) else "a block device" if stat.S_ISBLK(st.st_mode)
+            else "not a regular file")
+    raise OSError(errno.EINVAL, f"it is {kind}; nndc writes regular files, or through to a character "
+                                "device such as /dev/null", out)
+
+
+# Temporary files are `.nndc-<pid>-<random>.tmp`, so that a later write to
+# the same directory can tell those of a process that is gone (killed) and
+# remove them. The files this process would leave behind are in `_pending`,
+# for remove_pending (the CLI calls it on SIGTERM).
+_TEMP = re.compile(r"\.nndc-(\d+)-\w+\.tmp")
+_STALE_S = 60   # untouched this long as well: a writer in another PID namespace or host looks dead here
+_pending: set[str] = set()
+
+
+def remove_pending() -> None:
+    """Remove the temporaries (and not yet referenced data files) being written."""
+    for p in list(_pending):
+        with contextlib.suppress(OSError):
+            os.unlink(p)
+
+
+@contextlib.contextmanager
+def _temporary(d: str):
+    """A new temporary file in `d` as (fd, path), removed at the end unless
+    it was renamed away; stale ones of dead processes are swept first."""
+    _sweep(d)
+    fd, tmp = tempfile.mkstemp(prefix=f".nndc-{os.getpid()}-", suffix=".tmp", dir=d)
+    _pending.add(tmp)
+    try:
+        yield fd, tmp
+    finally:
+        _pending.discard(tmp)
+        with contextlib.suppress(FileNotFoundError):   # gone when renamed into place
+            os.unlink(tmp)
+
+
+def _sweep(d: str) -> None:
+    try:
+        names = os.listdir(d)
+    except OSError:
+        return
+    now = time.time()
+    for n in names:
+        m = _TEMP.fullmatch(n)
+        if m is None or _alive(int(m.group(1))):
+            continue
+        p = os.path.join(d, n)
+        with contextlib.suppress(OSError):
+            st = os.lstat(p)
+            if stat.S_ISREG(st.st_mode) and now - st.st_mtime > _STALE_S:
+                os.unlink(p)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (OSError, OverflowError):
+        return True   # EPERM: another user's live process
+    return True
+
+
+def same_file(a: str, b: str) -> bool:
+    """Whether two paths name one file (after links: same device and inode)."""
+    try:
+        sa, sb = os.stat(a), os.stat(b)
+    except (OSError, ValueError):
+        return False
+    return (sa.st_dev, sa.st_ino) == (sb.st_dev, sb.st_ino)
 
 
 def _umask_mode(path: str) -> None:
@@ -279,16 +370,67 @@ def _umask_mode(path: str) -> None:
 def save(model, out: str, external_threshold: int | None = None) -> list[str]:
     """Write a ModelProto or a LoweredModel to `out`, atomically, tensor by
     tensor. When its initializers hold more than `external_threshold` bytes,
-    those of 1 KiB or more go to `<out>.data` (ONNX external data, offsets
-    aligned to 4096 for memory mapping). Returns the paths written."""
+    those of 1 KiB or more go to `<out>.<hash>.data` (ONNX external data,
+    offsets aligned to 4096 for memory mapping; the hash is of its bytes).
+    Returns the paths written.
+
+    The data file is renamed into place first, under a name the old graph
+    does not use, then the graph; `out`'s earlier data files go only once
+    the new graph is in place. Whenever it stops, `out` is the old model or
+    the new one, each with its own weights."""
     lm = model if isinstance(model, LoweredModel) else LoweredModel.from_proto(model)
-    if external_threshold is None or sum(_data_bytes(i) for i in lm.inits) <= external_threshold:
+    external = external_threshold is not None and sum(_data_bytes(i) for i in lm.inits) > external_threshold
+    if _through(out):
+        if external:
+            raise OSError(errno.EINVAL, "a model with external data needs a regular output file", out)
         lm.save(out)
         return [out]
-    data_path = out + ".data"
-    inits = _write_atomic(data_path, lambda f: _externalize(lm.inits, f, os.path.basename(data_path)))
-    LoweredModel(lm.proto, inits).save(out)
+    d, base = os.path.split(os.path.abspath(out))
+    old = _data_files(d, base)
+    if not external:
+        lm.save(out)
+        _remove(d, old)
+        return [out]
+    with _temporary(d) as (fd, tmp):
+        with os.fdopen(fd, "wb") as f:
+            h = _Hashing(f)
+            inits, made = _externalize(lm.inits, h)
+        name = f"{base}.{h.hexdigest()[:16]}.data"
+        for t in made:
+            t.external_data[0].value = name
+        _umask_mode(tmp)
+        data_path = os.path.join(os.path.dirname(out), name)
+        new = name not in old   # else the same bytes, maybe the old graph's: never removed
+        if new:
+            _pending.add(data_path)
+        try:
+            os.replace(tmp, data_path)
+            LoweredModel(lm.proto, inits).save(out)
+        except BaseException:
+            if new:
+                with contextlib.suppress(OSError):
+                    os.unlink(data_path)
+            raise
+        finally:
+            _pending.discard(data_path)
+    _remove(d, old - {name})
     return [out, data_path]
+
+
+def _data_files(d: str, base: str) -> set[str]:
+    """The data files of earlier saves to `base`: `<base>.<hash>.data`, and
+    `<base>.data` as nndc wrote it before."""
+    pat = re.compile(re.escape(base) + r"(\.[0-9a-f]{16})?\.data")
+    try:
+        return {n for n in os.listdir(d) if pat.fullmatch(n)}
+    except OSError:
+        return set()
+
+
+def _remove(d: str, names) -> None:
+    for n in names:
+        with contextlib.suppress(OSError):
+            os.unlink(os.path.join(d, n))
 
 
 def _data_bytes(i) -> int:
@@ -298,12 +440,13 @@ def _data_bytes(i) -> int:
     return 0 if i.t.data_location == TensorProto.EXTERNAL else i.t.ByteSize()
 
 
-def _externalize(inits: list, f, location: str, min_bytes: int = 1024, align: int = 4096) -> list:
+def _externalize(inits: list, f, min_bytes: int = 1024, align: int = 4096) -> tuple[list, list]:
     """The initializers with each one of at least `min_bytes` written to `f`
-    and replaced by a TensorProto that points there; the given ones are left
-    as they were."""
+    and replaced by a TensorProto that points there, and those new
+    TensorProtos, whose first external_data entry is the location, left
+    empty for the caller; the given initializers are left as they were."""
     from onnx import TensorProto
-    out, offset = [], 0
+    out, made, offset = [], [], 0
     for i in inits:
         if isinstance(i, Init):
             if i.array.nbytes < min_bytes:
@@ -323,9 +466,10 @@ def _externalize(inits: list, f, location: str, min_bytes: int = 1024, align: in
         offset += pad
         f.write(payload)
         t.data_location = TensorProto.EXTERNAL
-        for k, v in (("location", location), ("offset", str(offset)), ("length", str(len(payload)))):
+        for k, v in (("location", ""), ("offset", str(offset)), ("length", str(len(payload)))):
             e = t.external_data.add()
             e.key, e.value = k, v
         offset += len(payload)
         out.append(_ProtoInit(t))
-    return out
+        made.append(t)
+    return out, made

@@ -7,8 +7,10 @@ diagnostics, or onnxruntime refused to run it), 2 usage and I/O errors
 
 from __future__ import annotations
 
+import io
 import json
 import os
+import stat
 import sys
 import time
 
@@ -151,6 +153,15 @@ def _with_model(args, fn) -> int:
 
 
 def run(args) -> int:
+    if args.save:
+        from ..writer import same_file
+        ins = [args.file] + [spec.partition("=")[2] if "=" in spec else spec for spec in args.input]
+        clash = next((p for p in ins if same_file(args.save, p)), None)
+        if clash is not None:
+            _err(f"cannot write {args.save}: it is the {'model' if clash == args.file else 'input file'} "
+                 f"{clash}; nndc never writes over its inputs (choose another --save)")
+            return 2
+
     def go(model) -> int:
         feeds, how = _feeds(model, args)
         t = time.perf_counter()
@@ -175,17 +186,16 @@ def run(args) -> int:
 
 
 def _save_npz(path: str, arrays: dict) -> None:
-    d = os.path.dirname(os.path.abspath(path))
-    import tempfile
-    fd, tmp = tempfile.mkstemp(prefix=".nndc-", suffix=".npz", dir=d)
-    try:
-        with os.fdopen(fd, "wb") as f:
+    from ..writer import write_atomic   # atomic, and /dev/null written through
+
+    def write(f):
+        if stat.S_ISREG(os.fstat(f.fileno()).st_mode):
             np.savez(f, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+        else:   # zipfile's offsets come from tell(), which a device (/dev/null) does not keep
+            buf = io.BytesIO()
+            np.savez(buf, **arrays)
+            f.write(buf.getbuffer())
+    write_atomic(path, write)
 
 
 def bench(args) -> int:

@@ -4,6 +4,7 @@ external data, and equivalence with torch.nn twins through bound weights."""
 from __future__ import annotations
 
 import os
+import re
 import sys
 
 import numpy as np
@@ -403,13 +404,15 @@ def test_large_models_are_saved_with_external_data(tmp_path):
     m = nnd.compile(str(src), freeze=["fc"])
     before = m.SerializeToString()
     out = str(tmp_path / "r.onnx")
-    assert nnd.save(m, out, external_threshold=1000) == [out, out + ".data"]
+    written = nnd.save(m, out, external_threshold=1000)
     assert m.SerializeToString() == before          # the caller's model is untouched
-    assert sorted(os.listdir(tmp_path)) == ["r.nnd", "r.onnx", "r.onnx.data"]
-    assert os.path.getsize(out) < 20_000 < os.path.getsize(out + ".data")
+    data = os.path.basename(written[1])
+    assert written == [out, str(tmp_path / data)] and re.fullmatch(r"r\.onnx\.[0-9a-f]{16}\.data", data)
+    assert sorted(os.listdir(tmp_path)) == ["r.nnd", "r.onnx", data]
+    assert os.path.getsize(out) < 20_000 < os.path.getsize(written[1])
     raw = onnx.load(out, load_external_data=False)
     big = [t for t in raw.graph.initializer if t.data_location == onnx.TensorProto.EXTERNAL]
-    assert big and all(e.value == "r.onnx.data" for t in big for e in t.external_data if e.key == "location")
+    assert big and all(e.value == data for t in big for e in t.external_data if e.key == "location")
     loaded = onnx.load(out)
     assert _inits(loaded).keys() == _inits(m).keys()
     for k, v in _inits(m).items():
@@ -431,8 +434,8 @@ def test_cli_writes_external_data_over_the_threshold(mlp, tmp_path, monkeypatch,
     monkeypatch.setattr(api, "EXTERNAL_DATA_THRESHOLD", 64)
     out = str(tmp_path / "m.onnx")
     assert cli.main(["compile", mlp, "-o", out]) == 0
-    assert capsys.readouterr().out == f"wrote {out} (weights in {out}.data)\n"
-    assert os.path.exists(out + ".data")
+    (data,) = [n for n in os.listdir(tmp_path) if n.endswith(".data")]
+    assert capsys.readouterr().out == f"wrote {out} (weights in {tmp_path / data})\n"
     assert _inits(onnx.load(out)).keys() == set(MLP_SHAPES)
 
 
