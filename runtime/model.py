@@ -188,16 +188,26 @@ def load(source, device: str = "auto", *, threads: int | None = None, cache: boo
         sess, info = create_session(lm.to_bytes(), device, threads=threads, cache=False, verbose=verbose)
         return Model(sess, info, label)
     # Write the model beside the cache, hashing as it goes: onnxruntime reads
-    # it from the file and no in-memory copy of the weights is made.
-    fd, tmp = tempfile.mkstemp(prefix=".model-", suffix=".onnx", dir=d)
-    os.close(fd)
+    # it from the file and no in-memory copy of the weights is made. The name
+    # carries this process's id: if it is killed, a later run deletes the file.
+    from .cache import HashingWriter, temp_prefix
+    tmp = None
     try:
-        digest = lm.save(tmp, digest=True)
-        del lm, source
-        sess, info = create_session(tmp, device, threads=threads, cache=True, verbose=verbose, digest=digest)
-    finally:
         try:
-            os.unlink(tmp)
-        except OSError:
-            pass
+            fd, tmp = tempfile.mkstemp(prefix=temp_prefix(), suffix=".onnx", dir=d)
+            with os.fdopen(fd, "wb") as f:
+                w = HashingWriter(f)
+                lm.write(w)
+        except OSError:   # the cache cannot take it (a full disk): run from memory, uncached
+            sess, info = create_session(lm.to_bytes(), device, threads=threads, cache=False, verbose=verbose)
+        else:
+            del lm, source
+            sess, info = create_session(tmp, device, threads=threads, cache=True, verbose=verbose,
+                                        digest=w.hexdigest())
+    finally:
+        if tmp is not None:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
     return Model(sess, info, label)
