@@ -300,15 +300,18 @@ def _remove(path: str) -> None:
 
 
 def _stale(name: str, path: str, now: float) -> bool:
+    """A temporary whose writer is gone: a dead pid of this host, or (the
+    pid reused, another host, an older nnd without pids) a day old: no run
+    keeps a temporary that long."""
     m = _TEMP.match(name)
-    if m and m.group(1) == _HOST:
-        return not _alive(int(m.group(2)))
-    if m or _LEGACY.match(name):
-        try:
-            return now - os.lstat(path).st_mtime > STALE_S
-        except OSError:
-            return False
-    return False
+    if not m and not _LEGACY.match(name):
+        return False
+    if m and m.group(1) == _HOST and not _alive(int(m.group(2))):
+        return True
+    try:
+        return now - os.lstat(path).st_mtime > STALE_S
+    except OSError:
+        return False
 
 
 def sweep(d: str) -> None:

@@ -25,6 +25,8 @@ def _resolve_names(model, given: dict) -> dict:
     if "" in given:
         if len(model.inputs) != 1:
             raise UsageError("the model has several inputs; name each: --input NAME=FILE.npy")
+        if model.inputs[0].name in given:
+            raise UsageError(f"input `{model.inputs[0].name}` is given twice (once without NAME=)")
         given = dict(given)
         given[model.inputs[0].name] = given.pop("")
     return given

@@ -1,6 +1,5 @@
 """The session cache: keyed on content, verified before use, temporaries swept."""
 
-import json
 import os
 import shutil
 import subprocess
@@ -155,8 +154,15 @@ def test_temporaries_of_dead_processes_are_swept(lenet_onnx, _cache):
     os.mkdir(dead_dir)
     with open(os.path.join(dead_dir, "m.onnx"), "wb") as f:
         f.write(b"x" * 1000)
+    old = os.path.join(d, f"{C.temp_prefix(live)}old.onnx")   # a reused pid: the age rule
+    legacy = os.path.join(d, ".model-abc123.onnx")               # an older nnd's, without a pid
+    for p in (old, legacy):
+        with open(p, "wb") as f:
+            f.write(b"x")
+        os.utime(p, (time.time() - 2 * C.STALE_S,) * 2)
     S.create_session(lenet_onnx, "cpu")
     assert not os.path.exists(dead_file) and not os.path.exists(dead_dir)
+    assert not os.path.exists(old) and not os.path.exists(legacy)
     assert os.path.exists(live_file)
 
 

@@ -9,8 +9,6 @@ import pytest
 
 from nnd.cli import main
 
-from conftest import LENET
-
 
 def _one_line_error(capsys, *words):
     err = capsys.readouterr().err
@@ -102,6 +100,8 @@ def test_an_input_given_twice(lenet_onnx, tmp_path, capsys):
     _one_line_error(capsys, "`image`", "twice")
     assert main(["run", lenet_onnx, "--input", x, "--input", x]) == 2
     _one_line_error(capsys, "NAME=")
+    assert main(["run", lenet_onnx, "--input", x, "--input", str(tmp_path / "x.npz")]) == 2
+    _one_line_error(capsys, "`image`", "twice")
 
 
 def test_an_input_with_an_empty_name(lenet_onnx, tmp_path, capsys):
