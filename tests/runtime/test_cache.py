@@ -186,3 +186,22 @@ def test_a_failed_run_leaves_no_work_directory(tmp_path, _cache, capsys):
     assert main(["run", str(bad), "--device", "cpu"]) == 1
     d = _sessions(_cache)
     assert [n for n in os.listdir(d) if n.startswith(".")] == []
+
+
+def test_an_unchanged_model_is_hashed_once(lenet_onnx, monkeypatch):
+    from nnd.runtime import cache as C
+    hashed = []
+    real = C._hash
+
+    def spy(path, *a, **k):
+        hashed.append(os.path.realpath(path))
+        return real(path, *a, **k)
+    monkeypatch.setattr(C, "_hash", spy)
+    S.create_session(lenet_onnx, "cpu")
+    _, info = S.create_session(lenet_onnx, "cpu")
+    assert info.cached
+    assert hashed.count(os.path.realpath(lenet_onnx)) == 1
+    os.utime(lenet_onnx)   # touched: its identity changed, so it is hashed again (same key)
+    _, again = S.create_session(lenet_onnx, "cpu")
+    assert again.cached and again.key == info.key
+    assert hashed.count(os.path.realpath(lenet_onnx)) == 2
