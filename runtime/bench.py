@@ -85,6 +85,10 @@ def bench(run, batch: int = 1, runs: int | None = None, warmup: int | None = Non
     TARGET_S seconds. warmup=None: at least 2 runs and WARMUP_S seconds.
     progress=None: a bar when `stream` (stderr) is a terminal and the runs
     should take over a second."""
+    if runs is not None and runs < 1:
+        raise ValueError(f"runs must be at least 1; got {runs}")
+    if warmup is not None and warmup < 0:
+        raise ValueError(f"warmup must be 0 or more; got {warmup}")
     stream = stream or sys.stderr
     w, t0 = 0, time.perf_counter()
     last = 0.0

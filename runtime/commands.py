@@ -16,48 +16,19 @@ import time
 
 import numpy as np
 
-
-class UsageError(Exception):
-    """Exit 2 with this one-line message."""
+from .inputs import UsageError, not_regular, parse_inputs
 
 
 def _err(msg: str) -> None:
     sys.stderr.write(f"nndc: error: {msg}\n")
 
 
-def parse_inputs(specs: list[str]) -> dict:
-    """`--input name=file.npy` (or `--input file.npz`: every array in it, by name)."""
-    feeds: dict = {}
-    for spec in specs:
-        name, sep, path = spec.partition("=")
-        if not sep:
-            name, path = None, spec
-        try:
-            data = np.load(path, allow_pickle=False)
-        except FileNotFoundError:
-            raise UsageError(f"--input {spec}: no such file {path}") from None
-        except (OSError, ValueError) as e:
-            raise UsageError(f"--input {spec}: cannot read {path} as .npy or .npz: {e}") from None
-        if isinstance(data, np.lib.npyio.NpzFile):
-            with data:
-                arrays = {k: data[k] for k in data.files}
-            if name is not None:
-                if len(arrays) != 1:
-                    raise UsageError(f"--input {spec}: {path} holds {len(arrays)} arrays; "
-                                     "pass it without NAME= to feed them by their names")
-                arrays = {name: next(iter(arrays.values()))}
-            feeds.update(arrays)
-        else:
-            if name is None:
-                name = ""   # the only input; resolved against the model
-            feeds[name] = data
-    return feeds
-
-
 def _resolve_names(model, given: dict) -> dict:
     if "" in given:
         if len(model.inputs) != 1:
             raise UsageError("the model has several inputs; name each: --input NAME=FILE.npy")
+        if model.inputs[0].name in given:
+            raise UsageError(f"input `{model.inputs[0].name}` is given twice (once without NAME=)")
         given = dict(given)
         given[model.inputs[0].name] = given.pop("")
     return given
@@ -67,8 +38,9 @@ def load_model(args, verbose: int):
     """The `Model` for `args.file` (.nnd or .onnx); raises what the CLI maps to exit codes."""
     from .model import load
     path = args.file
-    if not os.path.exists(path):
-        raise UsageError(f"cannot read {path}: no such file")
+    why = not_regular(path)   # before anything opens it: a named pipe would block
+    if why:
+        raise UsageError(f"cannot read {path}: {why}")
     return load(path, device=args.device, threads=args.threads, cache=not args.no_cache, verbose=verbose,
                 model=args.model, params=dict(args.param), seed=args.seed,
                 allow_outside=args.allow_outside_imports)
@@ -86,8 +58,12 @@ def _feeds(model, args) -> tuple[dict, str]:
             raise UsageError(f"input `{missing[0]}` is missing: give it with --input {missing[0]}=FILE.npy")
         how = "from files"
     else:
+        from .model import TooLarge
+        batch = args.batch or 1
         try:
-            given = model.random_inputs(args.batch or 1, args.data_seed)
+            given = model.random_inputs(batch, args.data_seed)
+        except TooLarge as e:
+            raise UsageError(f"--batch {batch}: {e}") from None
         except ValueError as e:
             raise UsageError(str(e)) from None
         how = f"random (seed {args.data_seed})"
@@ -122,11 +98,21 @@ def _num(x) -> str:
     return f"{x:.4g}"
 
 
+def _check_numbers(args) -> None:
+    """The numeric options, before any work: each wrong one is a usage error."""
+    for opt, least in (("batch", 1), ("threads", 1), ("runs", 1), ("warmup", 0)):
+        v = getattr(args, opt, None)
+        if v is not None and v < least:
+            more = " (leave it out for onnxruntime's default)" if opt == "threads" else ""
+            raise UsageError(f"--{opt} must be {'at least 1' if least else '0 or more'}; got {v}{more}")
+
+
 def _with_model(args, fn) -> int:
     from .session import DeviceError
     from .. import api
     verbose = getattr(args, "verbose", 0)
     try:
+        _check_numbers(args)
         model = load_model(args, verbose)
         return fn(model)
     except UsageError as e:

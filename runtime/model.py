@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import tempfile
 from dataclasses import dataclass
@@ -51,6 +52,10 @@ class IO:
 def _io(arg) -> IO:
     shape = tuple(d if isinstance(d, int) else (d or None) for d in (arg.shape or []))
     return IO(arg.name, shape, _ORT_TYPES.get(arg.type, np.float32))
+
+
+class TooLarge(ValueError):
+    """Random inputs that would not fit in memory."""
 
 
 class Model:
@@ -108,7 +113,21 @@ class Model:
                 a = a.astype(spec.dtype)
             check_shape(spec, a.shape)
             out[spec.name] = np.ascontiguousarray(a)
+        self._check_symbols(out)
         return out
+
+    def _check_symbols(self, feeds: dict) -> None:
+        """A symbolic dimension (N) has one size across all inputs."""
+        seen: dict = {}
+        for spec in self.inputs:
+            for axis, d in enumerate(spec.shape):
+                if not isinstance(d, str) or axis >= feeds[spec.name].ndim:
+                    continue
+                got = feeds[spec.name].shape[axis]
+                first = seen.setdefault(d, (spec.name, got))
+                if first[1] != got:
+                    raise ValueError(f"inputs `{first[0]}` and `{spec.name}` disagree on {d}: "
+                                     f"{first[1]} and {got}")
 
     def run(self, *args, **kwargs) -> dict:
         """Run once; returns {output name: array}, in the model's output order.
@@ -121,13 +140,24 @@ class Model:
 
     __call__ = run
 
-    def random_inputs(self, batch: int = 1, seed: int = 0) -> dict:
+    def random_inputs(self, batch: int = 1, seed: int = 0, limit: int | None = None) -> dict:
         """Random data of the declared shapes (the first free dimension is
-        `batch`): standard normal floats, small non-negative integers."""
+        `batch`): standard normal floats, small non-negative integers.
+        ValueError when they would need more than `limit` bytes (default:
+        half this machine's memory)."""
+        if batch < 1:
+            raise ValueError(f"the batch size must be at least 1; got {batch}")
+        shapes = {spec.name: spec.concrete(batch) for spec in self.inputs}
+        need = sum(math.prod(shapes[s.name]) * np.dtype(s.dtype).itemsize for s in self.inputs)
+        limit = memory_limit() if limit is None else limit
+        if need > limit:
+            raise TooLarge(f"the random inputs would need {human_bytes(need)} "
+                             f"({', '.join(f'{n} {_fmt(s)}' for n, s in shapes.items())}), "
+                             f"more than the {human_bytes(limit)} allowed (half this machine's memory)")
         rng = np.random.default_rng(seed)
         out = {}
         for spec in self.inputs:
-            shape = spec.concrete(batch)
+            shape = shapes[spec.name]
             if np.issubdtype(spec.dtype, np.floating):
                 out[spec.name] = rng.standard_normal(shape, dtype=np.float32).astype(spec.dtype, copy=False)
             elif spec.dtype == np.bool_:
@@ -147,6 +177,23 @@ def check_shape(spec: IO, shape: tuple) -> None:
         if isinstance(want, int) and want >= 0 and want != got:
             raise ValueError(f"input `{spec.name}` must have shape {_fmt(spec.shape)}; got {_fmt(shape)} "
                              f"(axis {i} is {got}, not {want})")
+
+
+def memory_limit() -> int:
+    """Half the physical memory (8 GiB when it cannot be told)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2
+    except (AttributeError, ValueError, OSError):
+        return 8 << 30
+
+
+def human_bytes(n: int) -> str:
+    """1234567 -> '1.2 MiB'; 3 significant digits at most."""
+    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if n < 1024 or unit == "PiB":
+            return f"{n} bytes" if unit == "bytes" else f"{n:.0f} {unit}" if n >= 100 else f"{n:.1f} {unit}"
+        n /= 1024
+    return ""
 
 
 def _fmt(shape) -> str:
@@ -188,16 +235,26 @@ def load(source, device: str = "auto", *, threads: int | None = None, cache: boo
         sess, info = create_session(lm.to_bytes(), device, threads=threads, cache=False, verbose=verbose)
         return Model(sess, info, label)
     # Write the model beside the cache, hashing as it goes: onnxruntime reads
-    # it from the file and no in-memory copy of the weights is made.
-    fd, tmp = tempfile.mkstemp(prefix=".model-", suffix=".onnx", dir=d)
-    os.close(fd)
+    # it from the file and no in-memory copy of the weights is made. The name
+    # carries this process's id: if it is killed, a later run deletes the file.
+    from .cache import HashingWriter, temp_prefix
+    tmp = None
     try:
-        digest = lm.save(tmp, digest=True)
-        del lm, source
-        sess, info = create_session(tmp, device, threads=threads, cache=True, verbose=verbose, digest=digest)
-    finally:
         try:
-            os.unlink(tmp)
-        except OSError:
-            pass
+            fd, tmp = tempfile.mkstemp(prefix=temp_prefix(), suffix=".onnx", dir=d)
+            with os.fdopen(fd, "wb") as f:
+                w = HashingWriter(f)
+                lm.write(w)
+        except OSError:   # the cache cannot take it (a full disk): run from memory, uncached
+            sess, info = create_session(lm.to_bytes(), device, threads=threads, cache=False, verbose=verbose)
+        else:
+            del lm, source
+            sess, info = create_session(tmp, device, threads=threads, cache=True, verbose=verbose,
+                                        digest=w.hexdigest())
+    finally:
+        if tmp is not None:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
     return Model(sess, info, label)

@@ -17,10 +17,12 @@ creation, and so does parsing a large protobuf. The first session saves
 onnxruntime's optimized model under `<cache>/sessions/<key>.onnx`, its
 weights in `<key>.data` beside it (external data, which onnxruntime maps
 from the file instead of parsing: VGG-16's session comes up about 4x faster),
-and `<key>.json` naming what the key covers: the model's sha256, the
+and `<key>.json` naming what the key covers: the model's content hash, the
 provider, the onnxruntime version, the optimization level and the machine
 (the optimized graph can be specific to the CPU's instruction set). A later
-session with the same key loads that model with optimizations off.
+session with the same key checks the entry's files against their recorded
+digests and loads the model with optimizations off. How entries are keyed,
+verified and cleaned up: cache.py.
 """
 
 from __future__ import annotations
@@ -28,18 +30,17 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
-import json
 import os
-import platform
 import shutil
 import sys
 import tempfile
 import time
 from dataclasses import dataclass
 
+from . import cache as store
+
 DEVICES = ("auto", "cpu", "cuda")
 PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
-CACHE_LIMIT = 4 << 30   # bytes of optimized models kept; the least recently used go first
 
 
 class DeviceError(Exception):
@@ -160,96 +161,6 @@ def resolve_device(device: str = "auto", verbose: int = 0) -> str:
     return "cpu"
 
 
-# ---------------------------------------------------------------- cache
-
-def _machine() -> str:
-    """What the optimized graph may depend on: the CPU and its features."""
-    cpu = ""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
-            for line in f:
-                if line.startswith(("model name", "flags", "Features")):
-                    cpu += line.strip()
-                    if line.startswith(("flags", "Features")):
-                        break
-    except OSError:
-        pass
-    return f"{platform.system()} {platform.machine()} {hashlib.sha256(cpu.encode()).hexdigest()[:16]}"
-
-
-def file_digest(path: str, cache: str | None = None) -> str:
-    """sha256 of a file; remembered by (path, size, mtime) in `cache`/digests.json."""
-    st = os.stat(path)
-    ident = f"{os.path.realpath(path)}|{st.st_size}|{st.st_mtime_ns}"
-    index = os.path.join(cache, "digests.json") if cache else None
-    known: dict = {}
-    if index:
-        try:
-            with open(index, encoding="utf-8") as f:
-                known = json.load(f)
-        except (OSError, ValueError):
-            known = {}
-        if ident in known:
-            return known[ident]
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 22), b""):
-            h.update(chunk)
-    digest = h.hexdigest()
-    if index:
-        known = {k: v for k, v in known.items() if not k.startswith(os.path.realpath(path) + "|")}
-        known[ident] = digest
-        if len(known) > 1000:
-            known = dict(list(known.items())[-1000:])
-        _write_atomic(index, json.dumps(known).encode())
-    return digest
-
-
-def _write_atomic(path: str, data: bytes) -> None:
-    tmp = f"{path}.{os.getpid()}.tmp"
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except OSError:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-
-
-def cache_key(model_digest: str, provider: str, level: str, ort_version: str) -> tuple[str, dict]:
-    fields = {"model_sha256": model_digest, "provider": provider, "onnxruntime": ort_version,
-              "optimization": level, "machine": _machine(), "format": 1}
-    key = hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()
-    return key, fields
-
-
-def _entry(d: str, key: str) -> list[str]:
-    return [os.path.join(d, key + ext) for ext in (".onnx", ".data", ".json")]
-
-
-def _size(p: str) -> int:
-    try:
-        return os.stat(p).st_size
-    except OSError:
-        return 0
-
-
-def _prune(d: str, limit: int = CACHE_LIMIT) -> None:
-    """Drop the least recently used entries beyond `limit` bytes."""
-    try:
-        keys = [n[:-5] for n in os.listdir(d) if n.endswith(".json")]
-        stats = sorted(((os.stat(os.path.join(d, k + ".json")).st_mtime, k) for k in keys), reverse=True)
-    except OSError:
-        return
-    total = 0
-    for _, k in stats:
-        total += sum(_size(p) for p in _entry(d, k))
-        if total > limit:
-            for p in _entry(d, k):
-                with contextlib.suppress(OSError):
-                    os.unlink(p)
-
-
 # ---------------------------------------------------------------- sessions
 
 def session_options(ort, threads: int | None = None, verbose: int = 0):
@@ -277,57 +188,64 @@ def create_session(model, device: str = "auto", *, threads: int | None = None, c
         from ..cachedir import cache_dir
         cdir = cache_dir("sessions")
     if cdir is None:
-        so = session_options(ort, threads, verbose)
-        sess = _session(ort, model, so, providers, verbose)
-        return sess, SessionInfo(dev, sess.get_providers()[0], time.perf_counter() - start, False, None, None)
-
-    if digest is None:
-        digest = (file_digest(model, cdir) if isinstance(model, str)
-                  else hashlib.sha256(model).hexdigest())
-    key, fields = cache_key(digest, provider, level, ort.__version__)
-    opt, data, meta = _entry(cdir, key)
-    if os.path.exists(opt) and os.path.exists(meta):
-        so = session_options(ort, threads, verbose)
-        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-        try:
-            sess = _session(ort, opt, so, providers, verbose)
-            with contextlib.suppress(OSError):
-                os.utime(meta)
-            return sess, SessionInfo(dev, sess.get_providers()[0], time.perf_counter() - start, True, opt, key)
-        except Exception:   # noqa: BLE001 - a bad cache entry: drop it, optimize again
-            for p in (opt, data, meta):
-                with contextlib.suppress(OSError):
-                    os.unlink(p)
-    so = session_options(ort, threads, verbose)
-    # Written into a private directory, then moved into place: the model
-    # names its data file by a relative name, so both move together, the
-    # data first; the .json, last, marks the entry complete.
-    work = tempfile.mkdtemp(prefix=f".{key[:12]}-", dir=cdir)
-    so.optimized_model_filepath = os.path.join(work, os.path.basename(opt))
-    so.add_session_config_entry("session.optimized_model_external_initializers_file_name",
-                                os.path.basename(data))
-    so.add_session_config_entry("session.optimized_model_external_initializers_min_size_in_bytes", "1024")
+        return _uncached(ort, model, dev, providers, threads, verbose, start)
+    store.sweep(cdir)
     try:
-        sess = _session(ort, model, so, providers, verbose)
-        saved = os.path.exists(so.optimized_model_filepath) and sess.get_providers()[0] == provider
-    except Exception:   # noqa: BLE001 - saving the optimized model failed: no cache this time
-        saved = False
+        if digest is None:
+            digest = (store.model_digest(model, cdir) if isinstance(model, str)
+                      else hashlib.sha256(model).hexdigest())
+    except OSError:   # the model cannot be read: onnxruntime, uncached, says why
+        digest = None
+    if digest is None:
+        return _uncached(ort, model, dev, providers, threads, verbose, start)
+    key, fields = store.cache_key(digest, provider, level, ort.__version__)
+    opt, data, meta = store.entry(cdir, key)
+    if os.path.exists(meta) or os.path.exists(opt):
+        with store.checked(cdir, key, fields) as path:
+            if path:
+                so = session_options(ort, threads, verbose)
+                so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+                try:
+                    sess = _session(ort, path, so, providers, verbose)
+                    store.touch(cdir, key)
+                    return sess, SessionInfo(dev, sess.get_providers()[0], time.perf_counter() - start,
+                                             True, opt, key)
+                except Exception:   # noqa: BLE001 - onnxruntime refuses the entry: drop it, optimize again
+                    pass
+        store.discard(cdir, key)
+    try:
+        work = tempfile.mkdtemp(prefix=store.temp_prefix(), dir=cdir)
+    except OSError:
+        return _uncached(ort, model, dev, providers, threads, verbose, start)
+    try:
         so = session_options(ort, threads, verbose)
-        sess = _session(ort, model, so, providers, verbose)
-    if saved:
+        so.optimized_model_filepath = os.path.join(work, os.path.basename(opt))
+        so.add_session_config_entry("session.optimized_model_external_initializers_file_name",
+                                    os.path.basename(data))
+        so.add_session_config_entry("session.optimized_model_external_initializers_min_size_in_bytes", "1024")
         try:
-            wdata = os.path.join(work, os.path.basename(data))
-            if os.path.exists(wdata):
-                os.replace(wdata, data)
-            os.replace(so.optimized_model_filepath, opt)
-            fields["created"] = time.strftime("%Y-%m-%dT%H:%M:%S")
-            _write_atomic(meta, json.dumps(fields, indent=1).encode())
-            _prune(cdir)
-        except OSError:
+            sess = _session(ort, model, so, providers, verbose)
+            saved = os.path.exists(so.optimized_model_filepath) and sess.get_providers()[0] == provider
+        except Exception:   # noqa: BLE001 - saving the optimized model failed: no cache this time
             saved = False
-    shutil.rmtree(work, ignore_errors=True)
+            so = session_options(ort, threads, verbose)
+            sess = _session(ort, model, so, providers, verbose)
+        if saved:
+            try:
+                store.commit(cdir, key, work, fields)
+                store.prune(cdir)
+            except OSError:
+                saved = False
+                store.discard(cdir, key)
+    finally:   # a failed run leaves nothing behind
+        shutil.rmtree(work, ignore_errors=True)
     return sess, SessionInfo(dev, sess.get_providers()[0], time.perf_counter() - start, False,
                              opt if saved else None, key)
+
+
+def _uncached(ort, model, dev, providers, threads, verbose, start):
+    sess = _session(ort, model, session_options(ort, threads, verbose), providers, verbose)
+    return sess, SessionInfo(dev, sess.get_providers()[0], time.perf_counter() - start, False, None, None)
 
 
 def _session(ort, model, so, providers, verbose):
