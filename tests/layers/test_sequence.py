@@ -196,3 +196,23 @@ def test_self_attention_fuses_in_onnxruntime_transformer_optimizer(tmp_path):
     assert "Attention" in ops and "Softmax" not in ops, ops
     x = np.random.default_rng(3).standard_normal((2, 5, 64)).astype(np.float32)
     assert rel_err(run_onnx(fused, {"x": x})[0], run_onnx(model, {"x": x})[0]) <= 1e-5
+
+
+def test_onnxruntime_folds_the_weight_reordering(tmp_path):
+    """The gate reordering (Gather), the split of in_proj_weight and the
+    weight Transposes read only initializers: onnxruntime's basic
+    optimizations fold them, leaving the LSTM ops and the attention's
+    MatMuls on plain constants."""
+    import onnx
+    import onnxruntime as ort
+    from collections import Counter
+    before = nnd.compile(text=SEQ_MODEL)
+    so = ort.SessionOptions()
+    so.optimized_model_filepath = str(tmp_path / "opt.onnx")
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
+    ort.InferenceSession(before.SerializeToString(), so, providers=["CPUExecutionProvider"])
+    was = Counter(n.op_type for n in before.graph.node)
+    now = Counter(n.op_type for n in onnx.load(so.optimized_model_filepath).graph.node)
+    assert was["Gather"] == 16 and was["Split"] == 2
+    assert now["Gather"] == 0 and now["Split"] == 0 and now["LSTM"] == 2
+    assert now["Transpose"] == was["Transpose"] - 4   # the q, k, v and out projection weights
