@@ -51,7 +51,9 @@ def render() -> str:
                         f'`"{c}"`' if isinstance(c, str) else f"`{c}`" for c in p.choices)
                 out.append(f"| `{p.name}` | {p.type} | {_default(p)} | {notes} |")
             out.append("")
-        if s.n_inputs is None:
+        if getattr(s, "inputs_doc", None):
+            out += [s.inputs_doc, ""]
+        elif s.n_inputs is None:
             out += ["Takes any number of input tensors.", ""]
         elif s.n_inputs != 1:
             out += [f"Takes {s.n_inputs} input tensors.", ""]
