@@ -93,16 +93,17 @@ def test_a_damaged_entry_description_is_rebuilt(lenet_onnx, meta):
 def test_external_data_is_part_of_the_key(tmp_path):
     """A model whose weights are in its .data file: new weights, same .onnx."""
     p = str(tmp_path / "ext.onnx")
-    nnd.save(nnd.compile(LENET), p, external_threshold=0)
-    assert os.path.exists(p + ".data")
+    written = nnd.save(nnd.compile(LENET), p, external_threshold=0)
+    assert len(written) == 2 and written[1].endswith(".data")
+    data = written[1]
     first = nnd.load(p, device="cpu")
     y1 = first.run(X)["probs"]
     np.testing.assert_array_equal(y1, _uncached(p))
     del first
     # new weights of the same size, the .onnx file untouched
-    w = np.fromfile(p + ".data", dtype=np.float32)
+    w = np.fromfile(data, dtype=np.float32)
     (w * 2).tofile(p + ".new")
-    os.replace(p + ".new", p + ".data")
+    os.replace(p + ".new", data)
     second = nnd.load(p, device="cpu")
     assert not second.info.cached
     np.testing.assert_array_equal(second.run(X)["probs"], _uncached(p))
