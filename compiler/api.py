@@ -14,7 +14,7 @@ import sys
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from .diagnostics import Diagnostic, Sources, Span
+from .diagnostics import Diagnostic, Sources, Span, WeightError  # noqa: F401  (nnd.api.WeightError)
 from .elaborate import Abort, Elaborator
 from .ir import IR
 from .loader import Loader
@@ -35,11 +35,6 @@ class CheckResult:
     @property
     def errors(self) -> list[Diagnostic]:
         return [d for d in self.diagnostics if d.is_error]
-
-
-class WeightError(Exception):
-    """Weights given with --weights do not fit the model (or cannot be read,
-    or are not finite), or the model's weights are over the size limit."""
 
 
 # What compile may allocate for weights unless told otherwise (`max_weights_size`):

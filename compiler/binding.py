@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .api import WeightError
+from .diagnostics import WeightError
 from .ir import IR
 
 FORMATS = (".npz", ".safetensors", ".onnx")

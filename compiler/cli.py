@@ -11,7 +11,7 @@ import os
 import sys
 
 from . import api
-from .diagnostics import emit
+from .emit import emit
 
 
 class _Parser(argparse.ArgumentParser):

@@ -8,9 +8,7 @@ carries its own specific message. Codes are never reused or renumbered.
 
 from __future__ import annotations
 
-import json
 import os
-import sys
 from dataclasses import dataclass, field
 
 ERROR = "error"
@@ -136,6 +134,13 @@ class CompileError(Exception):
     def __init__(self, diagnostic: Diagnostic):
         super().__init__(diagnostic.message)
         self.diagnostic = diagnostic
+
+
+class WeightError(Exception):
+    """Weights given with --weights do not fit the model (or cannot be read,
+    or are not finite), or the model's weights are over the size limit
+    (binding.py and weights.py raise it; `nnd.WeightError`). Here, not in api.py, so that binding.py and
+    api.py do not import each other."""
 
 
 def error(code: str, message: str, span: Span | None, help: str | None = None,
@@ -350,27 +355,6 @@ def _render_line(n: int, raw: str, anns: list, width: int, st: _Style) -> list[s
             line += " " * (m[0] - 1 - len(line)) + _clean(m[2])
             rows.append(f"{pad} {st.blue}|{st.reset} {line}")
     return rows
-
-
-def emit(diags: list[Diagnostic], sources: Sources | None, fmt: str = "text", stream=None,
-         colour: str = "auto", summary: bool = True) -> None:
-    """Write diagnostics in the chosen format ('text', 'json' or 'sarif')."""
-    stream = stream or sys.stderr
-    if fmt == "json":
-        for d in diags:
-            stream.write(json.dumps(d.to_json()) + "\n")
-        return
-    if fmt == "sarif":
-        from .sarif import to_sarif
-        stream.write(json.dumps(to_sarif(diags), indent=2) + "\n")
-        return
-    on = use_colour(stream, colour)
-    for d in diags:
-        stream.write(render(d, sources, on) + "\n\n")
-    if summary:
-        line = summary_line(diags)
-        if line:
-            stream.write(line + "\n")
 
 
 def summary_line(diags: list[Diagnostic]) -> str:

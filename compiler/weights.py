@@ -150,8 +150,8 @@ def check_size(ir: IR, limit) -> None:
     total = 4 * sum(w.size for _, w in tensors)
     if total <= limit:
         return
-    from .api import WeightError
-    from .elaborate import _bytes
+    from .diagnostics import WeightError
+    from .shape_help import _bytes
     biggest = sorted(tensors, key=lambda t: -t[1].size)[:5]
     width = max(len(n) for n, _ in biggest)
     lines = [f"model `{ir.name}` declares {_bytes(total)} of weights ({total // 4:,} float32 values), "

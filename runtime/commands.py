@@ -122,7 +122,7 @@ def _with_model(args, fn) -> int:
         _err(f"--device {args.device}: {e}")
         return 2
     except api.CompileFailed as e:
-        from ..diagnostics import emit
+        from ..emit import emit
         emit(e.result.diagnostics, e.result.sources, "text")
         return 1
     except api.WeightError as e:

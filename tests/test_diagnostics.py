@@ -14,7 +14,7 @@ import pytest
 
 import nnd
 from nnd import cli
-from nnd.diagnostics import CATALOGUE, Diagnostic, Label, Sources, Span, did_you_mean, emit, render, use_colour
+from nnd.diagnostics import CATALOGUE, Diagnostic, Label, Sources, Span, did_you_mean, render, use_colour
 from ui_harness import UI_DIR, AnnotationError, Expected, compare, parse_annotations, ui_files
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

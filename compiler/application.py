@@ -1,0 +1,296 @@
+"""Applying layers and blocks to tensors, and the names they get: making a
+layer value from its arguments, binding a block's parameters, adding layer
+nodes (their shape rules run at once), instantiating blocks, and the stages
+of a pipe `x -> f -> g`.
+
+A mixin of the Elaborator (elaborate.py). Layer names come from the
+frame's NameScope (scope.py); a shape rule's complaint is worded by
+shape_help.py.
+"""
+
+from __future__ import annotations
+
+import re
+
+from . import ast
+from .diagnostics import CompileError, Diagnostic, Span, did_you_mean, error
+from .layers import REGISTRY
+from .layers.base import ArgTypeError, Attrs, REQUIRED, ShapeError, coerce
+from .scope import MAX_DEPTH, MAX_NODES, Abort, Definition, Env, Frame, NameScope
+from .values import (CALLABLE_LAYERS, POISON, BlockVal, Builtin, Chain, LayerKind, LayerVal, Named, Repeat, Tensor,
+                     show)
+
+
+class Application:
+    """Layers and blocks applied to tensors, and pipes."""
+
+    def _e_Pipe(self, n, env, sym):
+        # Each stage is evaluated and applied on its own: a failing stage is
+        # reported and poisons what follows, but the stages after it are still
+        # evaluated, so that their own mistakes are reported in the same run.
+        v = self._recover(lambda: self.eval(n.source, env))
+        for st in n.stages:
+            f = self._recover(lambda: self._stage(st, env))
+            if v is POISON or f is POISON or (isinstance(f, Named) and f.item is POISON):
+                v = POISON
+                continue
+            v = self._recover(lambda: self._pipe_step(v, f, st, n))
+        return v
+
+    def _recover(self, fn):
+        try:
+            return fn()
+        except CompileError as e:
+            self.report(e.diagnostic)
+            return POISON
+
+    def _stage(self, st: ast.Stage, env: Env):
+        f = self.eval(st.expr, env)
+        if st.name is not None:
+            f = Named(f, self._layer_name(st.name, env), st.span)
+        inner = f.item if isinstance(f, Named) else f
+        if inner is not POISON and not isinstance(inner, CALLABLE_LAYERS + (Definition,)):
+            hint = None
+            if isinstance(inner, Tensor):
+                hint = "a stage after `->` is a layer or a block; to combine tensors use `+`, `*` or `concat(...)`"
+            elif isinstance(inner, Builtin):
+                hint = f"`{inner.name}` is a function: call it on tensors, e.g. `{inner.name}(a, b)`"
+            raise error("E0117", f"{show(inner)} is not a layer, so it cannot follow `->`", st.expr.span,
+                        help=hint)
+        return f
+
+    def _pipe_step(self, v, f, st: ast.Stage, n: ast.Pipe):
+        if isinstance(v, Tensor) or (isinstance(v, (tuple, list)) and v and all(isinstance(x, Tensor) for x in v)):
+            xs = [v] if isinstance(v, Tensor) else list(v)
+            out = self.apply(f, xs, self.frame.names, st.span)
+            return out[0] if len(out) == 1 else tuple(out)
+        if isinstance(v, CALLABLE_LAYERS + (Definition,)):
+            items = v.items if isinstance(v, Chain) else [v]
+            return Chain(items + [f], n.span)
+        if isinstance(v, (tuple, list)) and any(x is POISON for x in v):
+            return POISON
+        raise error("E0117", f"`->` needs a tensor or a layer on its left; got {show(v)}", n.source.span)
+
+    def _layer_name(self, ln: ast.LayerName, env: Env) -> str:
+        if ln.parts is not None:
+            return ".".join(ln.parts)
+
+        def sub(m):
+            from .parser import ParseError, parse_expression
+            try:
+                expr = parse_expression(m.group(1), ln.span.file)
+            except ParseError:
+                raise error("E0001", f"`{{{m.group(1)}}}` is not an expression", ln.span) from None
+            v = self.eval(_respan(expr, ln.span), env)
+            if v is POISON:
+                raise error("E0117", "cannot name a layer after a value that failed", ln.span)
+            if isinstance(v, bool) or not isinstance(v, (int, str)):
+                raise error("E0117", f"a layer name can contain integers and strings; got {show(v)}", ln.span)
+            return str(v)
+
+        name = re.sub(r"\{([^{}]*)\}", sub, ln.template)
+        if not name or not all(p and re.fullmatch(r"[A-Za-z0-9_]+", p) for p in name.split(".")):
+            raise error("E0107", f"`{name}` is not a valid layer name", ln.span,
+                        help="use letters, digits and `_`, with `.` between parts")
+        return name
+
+    # ------------------------------------------------------------ layers and blocks
+    def make_layer(self, kind: str, pos, kw, span: Span) -> LayerVal:
+        spec = REGISTRY[kind]
+        params = spec.params
+        if len(pos) > len(params):
+            extra_span = pos[len(params)][1]
+            takes = f"at most {len(params)} argument{'s' * (len(params) != 1)}" if params else "no arguments"
+            raise error("E0105", f"`{kind}` takes {takes}; got {len(pos)}", extra_span,
+                        help=("its parameters are " + ", ".join(f"`{p.name}`" for p in params)) if params
+                        else f"`{kind}` has no parameters; write it without parentheses")
+        args, spans = {}, {}
+        for p, (v, s) in zip(params, pos):
+            args[p.name], spans[p.name] = v, s
+        names = [p.name for p in params]
+        for k, (v, s) in kw.items():
+            if k not in names:
+                alt = did_you_mean(k, names)
+                raise error("E0103", f"`{kind}` has no parameter `{k}`", s,
+                            help=f"did you mean `{alt}`?" if alt else
+                            ("its parameters are " + ", ".join(f"`{n}`" for n in names)) if names else None)
+            if k in args:
+                raise error("E0106", f"`{k}` is given twice (by position and by name)", s)
+            args[k], spans[k] = v, s
+        out = {}
+        for p in params:
+            if p.name in args:
+                try:
+                    out[p.name] = coerce(args[p.name], p.type, p)
+                except ArgTypeError as e:
+                    raise error("E0106", str(e), spans[p.name]) from None
+            elif p.default is REQUIRED:
+                required = ", ".join(q.name for q in params if q.default is REQUIRED)
+                raise error("E0104", f"`{kind}` needs `{p.name}`", span,
+                            help=f"write `{kind}({required})`" + (f"; `{p.name}` is {p.doc}" if p.doc else ""))
+            else:
+                out[p.name] = p.default
+        self._validate(kind, spec, out, spans, span)
+        return LayerVal(kind, spec, out, spans, span)
+
+    def _validate(self, kind: str, spec, args: dict, spans: dict, span: Span) -> None:
+        """A layer's argument checks that need no input shape run as soon as
+        it is written, so they are reported even where its input failed."""
+        a = Attrs(args)
+        a.kind, a.variant, a.name, a.weights = kind, spec.names[kind], kind, {}
+        try:
+            spec.validate(a)
+        except ShapeError as e:
+            raise CompileError(Diagnostic(e.code, e.message, spans.get(e.arg, span) if e.arg else span,
+                                          help=e.help, notes=list(e.notes))) from None
+
+    def _bind_params(self, defn: ast.Definition, pos, kw, span: Span, env: Env, partial=False) -> dict:
+        params = defn.params
+        if len(pos) > len(params):
+            raise error("E0105", f"`{defn.name}` takes at most {len(params)} argument"
+                        f"{'s' * (len(params) != 1)}; got {len(pos)}", pos[len(params)][1])
+        args = {p.name: v for p, (v, _) in zip(params, pos)}
+        names = [p.name for p in params]
+        for k, (v, s) in kw.items():
+            if k not in names:
+                alt = did_you_mean(k, names)
+                raise error("E0103", f"`{defn.name}` has no parameter `{k}`", s,
+                            help=f"did you mean `{alt}`?" if alt else
+                            ("its parameters are " + ", ".join(f"`{n}`" for n in names)) if names else None)
+            if k in args:
+                raise error("E0106", f"`{k}` is given twice (by position and by name)", s)
+            args[k] = v
+        if not partial:
+            for p in params:
+                if p.name not in args and p.default is None:
+                    raise error("E0104", f"`{defn.name}` needs `{p.name}`", span)
+        return args
+
+    def _fill_defaults(self, defn: ast.Definition, args: dict, env: Env, span: Span) -> dict:
+        out = dict(args)
+        scope = Env(out, env)
+        for p in defn.params:
+            if p.name not in out:
+                if p.default is None:
+                    raise error("E0104", f"`{defn.name}` needs `{p.name}`", span)
+                out[p.name] = self.eval(p.default, scope)
+        return out
+
+    def apply(self, f, xs: list, names: NameScope, span: Span, explicit: str | None = None) -> list:
+        if any(x is POISON for x in xs):
+            return [POISON]
+        if isinstance(f, Named):
+            return self.apply(f.item, xs, names, f.span, f.name)
+        if isinstance(f, LayerKind):
+            f = self.make_layer(f.name, [], {}, span)
+        if isinstance(f, Definition):
+            f = BlockVal(f.defn, f.module, self._bind_params(f.defn, [], {}, span, Env()), span)
+        if isinstance(f, LayerVal):
+            return self.apply_layer(f, xs, explicit, span, names)
+        if isinstance(f, BlockVal):
+            return self.instantiate(f, xs, names, explicit, span)
+        if isinstance(f, (Chain, Repeat)):
+            items = f.items if isinstance(f, Chain) else [f]
+            if explicit is not None:
+                sub = NameScope(self, names.name(explicit, "chain", span))
+                idx = 0
+                for item in items:
+                    if isinstance(item, Repeat):
+                        for _ in range(item.count):
+                            xs = self.apply(item.item, xs, sub, span, str(idx))
+                            idx += 1
+                    elif isinstance(item, Named):
+                        xs = self.apply(item, xs, sub, span)
+                        idx += 1
+                    else:
+                        xs = self.apply(item, xs, sub, span, str(idx))
+                        idx += 1
+            else:
+                for item in items:
+                    if isinstance(item, Repeat):
+                        for _ in range(item.count):
+                            xs = self.apply(item.item, xs, names, span)
+                    else:
+                        xs = self.apply(item, xs, names, span)
+            return xs
+        raise error("E0117", f"{show(f)} is not a layer", span)
+
+    def apply_layer(self, lv: LayerVal, xs: list, explicit: str | None, span: Span,
+                    names: NameScope | None = None, primary: Span | None = None) -> list:
+        """Add one layer node; its shape rule runs now. `primary` is where a
+        shape error points (the operator of `a + b`; by default the call)."""
+        spec = lv.spec
+        if spec.n_inputs is not None and len(xs) != spec.n_inputs:
+            raise error("E0115", f"`{lv.name}` takes {spec.n_inputs} input tensor"
+                        f"{'s' * (spec.n_inputs != 1)}; got {len(xs)}", lv.span)
+        self._step(span)
+        if self.ir.node_count() >= MAX_NODES:
+            raise Abort(self._where(Diagnostic("E0119", f"the model has more than {MAX_NODES:,} layers", span,
+                                               help="a repetition or loop count is probably larger than meant")))
+        name = (names or self.frame.names).name(explicit, lv.name.lower(), span)
+        a = Attrs(lv.args)
+        a.kind, a.variant, a.name, a.weights = lv.name, spec.names[lv.name], name, {}
+        if any(x.shape is None for x in xs):
+            shapes = [None] * spec.n_outputs(a)
+        else:
+            try:
+                shapes = spec.infer(a, [x.shape for x in xs])
+                self._check_sizes(a, shapes, lv.span)
+            except ShapeError as e:
+                self.report(self._shape_diagnostic(e, lv, xs, primary))
+                shapes = [None] * spec.n_outputs(a)
+                a.weights = {}
+        n = self.ir.add_node(lv.name, name, a, shapes, lv.span, [(x.node, x.port) for x in xs])
+        return [Tensor(n, i, s, lv.span) for i, s in enumerate(shapes)]
+
+    def instantiate(self, bv: BlockVal, xs: list, names: NameScope, explicit, span: Span) -> list:
+        defn = bv.defn
+        if len(self.frames) > MAX_DEPTH:
+            # Stop the whole model: every level above would try again (a block
+            # that recurses twice would otherwise take 2^depth attempts).
+            raise Abort(self._too_deep(bv).diagnostic)
+        if defn.kind == "model":
+            raise error("E0117", f"`{defn.name}` is a model; only blocks can be used as layers", bv.span)
+        n_inputs = sum(isinstance(s, ast.Input) for s in defn.body)
+        if n_inputs != len(xs):
+            raise error("E0115", f"block `{defn.name}` takes {n_inputs} input tensor{'s' * (n_inputs != 1)}; "
+                        f"got {len(xs)}", bv.span)
+        self.steps += 9   # entering a block costs more than a statement
+        inst = names.name(explicit, _snake(defn.name), span)
+        genv = bv.module.env["__env__"]
+        frame = Frame("block", defn, NameScope(self, inst), actuals=list(xs), instance=inst, call_span=bv.span)
+        self.frames.append(frame)
+        errors_before = len(self.diags)
+        try:
+            env = Env({}, genv)
+            env.vars.update(self._fill_defaults(defn, bv.args, env, bv.span))
+            self.run_body(defn.body, env)
+        finally:
+            self.frames.pop()
+        if not frame.outputs:
+            if len(self.diags) > errors_before:
+                return [POISON]   # the body's own errors explain the missing output
+            raise error("E0121", f"block `{defn.name}` has no output", defn.name_span,
+                        help="declare one with `output y = ...`")
+        out = []
+        for _, v, _ in frame.outputs:
+            out.append(v if v is POISON else Tensor(v.node, v.port, v.shape, span))
+        return out
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def _respan(node, span: Span):
+    """Give every node of an expression parsed from a string name one span:
+    the string's own."""
+    if isinstance(node, ast.Node):
+        node.span = span
+        for k, v in vars(node).items():
+            if isinstance(v, ast.Node):
+                _respan(v, span)
+            elif isinstance(v, list):
+                for x in v:
+                    _respan(x, span)
+    return node
