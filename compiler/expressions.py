@@ -16,7 +16,7 @@ from .diagnostics import Label, Span, did_you_mean, error
 from .layers import REGISTRY
 from .scope import MAX_INT, MAX_LIST, MAX_REPEAT, MAX_SYM_TEXT, Definition, Env, _is_arith, _is_int, _is_num
 from .shapes import Sym, fmt_shape
-from .values import CALLABLE_LAYERS, POISON, BlockVal, Builtin, LayerKind, Repeat, Tensor, show, type_name
+from .values import CALLABLE_LAYERS, POISON, BlockVal, Builtin, LayerKind, Method, Repeat, Tensor, show, type_name
 
 
 class Expressions:
@@ -203,9 +203,13 @@ class Expressions:
                     raise error("E0310", f"a tensor of shape {fmt_shape(v.shape)} has no channel dimension",
                                 n.span)
                 return v.shape[1]
-            raise error("E0101", f"a tensor has no property `{n.attr}`", n.span,
-                        help=_dym(n.attr, ["shape", "rank", "channels"], "tensors have `shape`, `rank` and "
-                                  "`channels`"))
+            spec = REGISTRY.get(n.attr)
+            if spec is not None and spec.function:
+                return Method(v, LayerKind(n.attr, spec), n.span)
+            methods = sorted(k for k, spec in REGISTRY.items() if spec.function)
+            raise error("E0101", f"a tensor has no property or method `{n.attr}`", n.span,
+                        help=_dym(n.attr, ["shape", "rank", "channels"] + methods,
+                                  "tensors have `shape`, `rank` and `channels`"))
         raise error("E0117", f"{show(v)} has no property `{n.attr}`", n.span)
 
     def _e_Index(self, n, env, sym):
@@ -237,7 +241,15 @@ class Expressions:
             kw[k.name] = (self.eval(k.value, env), k.span)
         if f is POISON or any(v is POISON for v, _ in pos) or any(v is POISON for v, _ in kw.values()):
             return POISON
+        if isinstance(f, Method):
+            f, pos = f.kind, [(f.tensor, f.span)] + pos
         if isinstance(f, LayerKind):
+            if f.spec.function and pos and isinstance(pos[0][0], Tensor):
+                # `transpose(x, 1, 2)`: the leading tensors are the inputs.
+                k = next((i for i, (v, _) in enumerate(pos) if not isinstance(v, Tensor)), len(pos))
+                lv = self.make_layer(f.name, pos[k:], kw, n.span)
+                out = self.apply_layer(lv, [v for v, _ in pos[:k]], None, n.span, primary=n.func.span)
+                return out[0] if len(out) == 1 else tuple(out)
             return self.make_layer(f.name, pos, kw, n.span)
         if isinstance(f, Definition):
             return BlockVal(f.defn, f.module, self._bind_params(f.defn, pos, kw, n.span, env), n.span)

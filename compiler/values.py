@@ -95,6 +95,15 @@ class Named:
 
 
 @dataclass(eq=False)
+class Method:
+    """`x.transpose`: a tensor function with its first input bound, to be called."""
+
+    tensor: Tensor
+    kind: LayerKind
+    span: Span
+
+
+@dataclass(eq=False)
 class Builtin:
     """A function evaluated at elaboration time, e.g. `concat`, `len`."""
 
@@ -121,6 +130,8 @@ def show(v) -> str:
         return f"a tensor of shape {fmt_shape(v.shape)}"
     if isinstance(v, (LayerKind, LayerVal)):
         return f"the layer `{v.name}`"
+    if isinstance(v, Method):
+        return f"the method `{v.kind.name}`"
     if isinstance(v, BlockVal):
         return f"the block `{v.defn.name}`"
     if isinstance(v, (Chain, Repeat, Named)):

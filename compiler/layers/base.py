@@ -91,6 +91,11 @@ class Layer:
     names: dict[str, Any] = {}
     params: tuple[P, ...] = ()
     n_inputs: int | None = 1          # None: any number >= 1
+    # A tensor function (lowercase spelling, e.g. `transpose`): besides
+    # `x -> transpose(1, 2)` it is called on tensors, `transpose(x, 1, 2)`,
+    # and as a method, `x.transpose(1, 2)`; its leading tensor arguments
+    # are its inputs and the rest its parameters.
+    function: bool = False
     doc: str = ""
     cases: list[Case] = []
 
