@@ -124,7 +124,8 @@ class LayerNorm(Layer):
     cases = [Case("LayerNorm", [[2, 5, 8]]), Case("LayerNorm(8)", [[3, 8]]),
              Case("LayerNorm(dims = 2)", [[2, 3, 4, 5]]), Case("LayerNorm([3, 4, 5], eps = 1e-3)", [[2, 3, 4, 5]]),
              Case("LayerNorm(elementwise_affine = false)", [[2, 5, 8]]),
-             Case("LayerNorm(bias = false, dims = 3)", [[2, 3, 4, 5]]), Case("LayerNorm(dims = 2)", [[4, 6]])]
+             Case("LayerNorm(bias = false, dims = 3)", [[2, 3, 4, 5]]), Case("LayerNorm(dims = 2)", [[4, 6]]),
+             Case("LayerNorm", [[2, 5, 64]], offset=1000.0)]
 
     def infer(self, a, ins):
         (x,) = ins
@@ -168,6 +169,54 @@ class LayerNorm(Layer):
     def reference(self, a):
         import torch.nn.functional as F
         return lambda xs, p: [F.layer_norm(xs[0], a.shape, p.get("weight"), p.get("bias"), eps=a.eps)]
+
+
+@register
+class LayerNorm2d(Layer):
+    """Layer normalization over the channels (dimension 1) of [N, C,
+    *spatial], at each position, with a weight and bias of shape [C]
+    (torchvision's LayerNorm2d of ConvNeXt: nn.LayerNorm applied
+    channels-last). `normalized_shape`, as PyTorch writes it, is optional
+    and checked against the channels."""
+
+    names = {"LayerNorm2d": None}
+    params = (P("normalized_shape", "int", None, doc="optional: the channels; checked against the input"),
+              P("eps", "float", 1e-5),
+              P("elementwise_affine", "bool", True),
+              P("bias", "bool", True))
+    cases = [Case("LayerNorm2d", [[2, 6, 4, 5]]), Case("LayerNorm2d(3, eps = 1e-6)", [[2, 3, 4, 4]]),
+             Case("LayerNorm2d(elementwise_affine = false)", [[2, 4, 3]]),
+             Case("LayerNorm2d(bias = false)", [[1, 5, 2, 3, 2]]), Case("LayerNorm2d", [[3, 7]]),
+             Case("LayerNorm2d", [[2, 8, 3, 3]], offset=1000.0)]
+
+    def validate(self, a):
+        _check_eps(a)
+
+    def infer(self, a, ins):
+        (x,) = ins
+        if len(x) < 2:
+            raise ShapeError("E0310", f"`{a.kind}` expects [N, C, ...], got {fmt_shape(x)}")
+        _check_eps(a)
+        c = _channels(a, x)
+        n = a.normalized_shape
+        if n is not None and n != c:
+            raise ShapeError("E0311", f"`{a.kind}({n})` normalizes {n} channels, but its input has {c}",
+                             arg="normalized_shape", help=f"write `{a.kind}` (the channels are inferred) or "
+                                                          f"`{a.kind}({c})`")
+        a.num_channels, a.rank = c, len(x)
+        if a.elementwise_affine:
+            a.weights["weight"] = Weight((c,), "const", value=1.0)
+            if a.bias:
+                a.weights["bias"] = Weight((c,), "const", value=0.0)
+        return [x]
+
+    def lower(self, e, a, ins):
+        return [_scale_shift(e, a, _normalize(e, ins[0], [1], a.eps), a.rank)]
+
+    def reference(self, a):
+        import torch.nn.functional as F
+        return lambda xs, p: [F.layer_norm(xs[0].movedim(1, -1), (a.num_channels,), p.get("weight"), p.get("bias"),
+                                           eps=a.eps).movedim(-1, 1)]
 
 
 @register
