@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
-from ..shapes import fmt_shape, is_concrete, numel
+from ..shapes import is_concrete
 from .base import P, Case, Layer, ShapeError, Weight, fan_in_bound, positive, register
 
 
 @register
 class Linear(Layer):
-    """y = x W^T + b over the last dimension (PyTorch's nn.Linear)."""
+    """y = x W^T + b over the last dimension, at any rank (PyTorch's
+    nn.Linear): [*, in_features] -> [*, out_features]. Over [N, C, H, W] it
+    mixes the last dimension only; straight after a convolution or pooling
+    that is usually a missing `Flatten`, and warning W0007 says so."""
 
     names = {"Linear": None, "Dense": None}
     params = (P("out_features", "int", doc="the number of output features"),
               P("bias", "bool", True))
     cases = [Case("Linear(7)", [[3, 5]]), Case("Linear(4, bias = false)", [[2, 6]]),
-             Case("Linear(3)", [[2, 4, 5]]), Case("Dense(2)", [[3, 4]])]
+             Case("Linear(3)", [[2, 4, 5]]), Case("Dense(2)", [[3, 4]]),
+             Case("Linear(6)", [[2, 3, 4, 5]]), Case("Linear(2, bias = false)", [[2, 3, 1, 4]]),
+             Case("Linear(3)", [[2, 2, 3, 2, 4]]), Case("Linear(4)", [[5]])]
 
     def validate(self, a):
         positive(a, "out_features", a.out_features)
@@ -22,11 +27,8 @@ class Linear(Layer):
     def infer(self, a, ins):
         (x,) = ins
         positive(a, "out_features", a.out_features)
-        if len(x) < 2 or len(x) >= 4:
-            feats = numel(x[1:])
-            raise ShapeError("E0310", f"`{a.kind}` expects [N, features], got {fmt_shape(x)}",
-                             help=f"insert `-> Flatten` before it ({' x '.join(str(d) for d in x[1:])} = "
-                                  f"{feats} features)" if len(x) >= 4 else None)
+        if not x:
+            raise ShapeError("E0310", f"`{a.kind}` expects [*, features], got a scalar")
         fin = x[-1]
         if not is_concrete(fin):
             raise ShapeError("E0305", f"`{a.kind}` needs a concrete number of input features; got `{fin}`",
@@ -45,8 +47,9 @@ class Linear(Layer):
         if a.in_rank == 2:
             # Gemm is what onnxruntime fuses best for [N, features].
             return [e.op("Gemm", [x, w] + ([e.weight("bias")] if a.bias else []), transB=1)]
-        # Einsum keeps the weight a plain initializer in PyTorch's [out, in]
-        # layout (a Transpose feeding MatMul would be a computed weight).
+        # Any other rank: Einsum keeps the weight a plain initializer in
+        # PyTorch's [out, in] layout (a Transpose feeding MatMul would be a
+        # computed weight).
         y = e.op("Einsum", [x, w], equation="...i,oi->...o")
         return [e.op("Add", [y, e.weight("bias")]) if a.bias else y]
 

@@ -73,6 +73,7 @@ def test_argument_diagnostics(layer, code, arg, words):
     ("PixelShuffle(2)", "[N, 2, 4, 8, 8]", ["[N, C, H, W] or [C, H, W]"]),
     ("ChannelShuffle(2)", "[N, 4]", ["rank 3 or more"]),
     ("LayerNorm2d", "[N]", ["[N, C, ...]"]),
+    ("Linear(3)", "[]", ["got a scalar"]),
 ])
 def test_rank_diagnostics(layer, shape, words):
     d, line = _diag(layer, shape)
