@@ -34,7 +34,7 @@ class Linear(Layer):
             raise ShapeError("E0305", f"`{a.kind}` needs a concrete number of input features; got `{fin}`",
                              help="pool globally first (`-> GlobalAvgPool -> Flatten`) so the feature "
                                   "count does not depend on the input size")
-        a.in_features, a.in_rank = fin, len(x)
+        a.in_features, a.in_rank, a.in_shape = fin, len(x), tuple(x)
         b = fan_in_bound(fin)
         a.weights["weight"] = Weight((a.out_features, fin), bound=b)
         if a.bias:
@@ -43,15 +43,22 @@ class Linear(Layer):
 
     def lower(self, e, a, ins):
         (x,) = ins
-        w = e.weight("weight")
+        args = [e.weight("weight")] + ([e.weight("bias")] if a.bias else [])
         if a.in_rank == 2:
             # Gemm is what onnxruntime fuses best for [N, features].
-            return [e.op("Gemm", [x, w] + ([e.weight("bias")] if a.bias else []), transB=1)]
-        # Any other rank: Einsum keeps the weight a plain initializer in
-        # PyTorch's [out, in] layout (a Transpose feeding MatMul would be a
-        # computed weight).
-        y = e.op("Einsum", [x, w], equation="...i,oi->...o")
-        return [e.op("Add", [y, e.weight("bias")]) if a.bias else y]
+            return [e.op("Gemm", [x] + args, transB=1)]
+        # Any other rank: the same Gemm over [-1, in] and the leading sizes
+        # put back. The weight stays a plain initializer in PyTorch's [out,
+        # in] layout feeding it (MatMul would need a Transpose of it), and it
+        # runs as fast as MatMul, where Einsum is some 20% slower.
+        y = e.op("Gemm", [e.op("Reshape", [x, e.const([-1, a.in_features])])] + args, transB=1)
+        lead = a.in_shape[:-1]
+        target = [d if is_concrete(d) else -1 for d in lead] + [a.out_features]
+        if target.count(-1) <= 1:
+            return [e.op("Reshape", [y, e.const(target)])]
+        # Two open leading sizes: read them from the input at run time.
+        sizes = e.op("Concat", [e.op("Shape", [x], end=-1), e.const([a.out_features])], axis=0)
+        return [e.op("Reshape", [y, sizes])]
 
     def reference(self, a):
         import torch.nn.functional as F
