@@ -86,7 +86,8 @@ class StochasticDepth(Layer):
     """torchvision.ops.StochasticDepth(p, mode): in training it drops the
     whole residual branch it is applied to, per sample (`mode = "row"`) or
     for the batch (`"batch"`), with probability p. At inference, which is
-    what nnd compiles, it is the identity, and it emits nothing."""
+    what nnd compiles, it is the identity, and it emits nothing. `mode`
+    defaults to "row" (torchvision requires it; "row" is what its models use)."""
 
     names = {"StochasticDepth": None}
     params = (P("p", "float", doc="the probability of dropping the branch, in [0, 1]"),

@@ -77,7 +77,8 @@ class PixelShuffle(_Pixels):
     """PyTorch's nn.PixelShuffle over the last three dimensions [*, C * r * r,
     H, W] (rank 3 or 4) -> [*, C, H * r, W * r]: channel c * r * r + i * r + j
     goes to row offset i and column offset j (ONNX DepthToSpace, mode "CRD";
-    the sub-pixel convolution of ESPCN)."""
+    the sub-pixel convolution of ESPCN). PyTorch also takes more leading
+    dimensions; nnd refuses rank 5 and more (E0310)."""
 
     names = {"PixelShuffle": "shuffle"}
     params = (P("upscale_factor", "int", doc="r"),)
