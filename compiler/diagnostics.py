@@ -61,6 +61,7 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "W0004": (WARNING, "even kernel with `same` padding"),
     "W0005": (WARNING, "softmax applied twice"),
     "W0006": (WARNING, "very large layer"),
+    "W0007": (WARNING, "fully connected layer over a feature map"),
 }
 
 

@@ -14,11 +14,12 @@ import re
 
 from .diagnostics import Diagnostic, Label
 from .ir import IR
+from .shapes import fmt_shape
 
 LARGE_LINEAR = 100_000_000   # parameters of one Linear layer before W0006 warns
 
 _POOL = ("MaxPool", "AvgPool", "LPPool")
-_SHAPE_ONLY = {"Identity", "LinearActivation", "Dropout", "Flatten", "Reshape"}
+_SHAPE_ONLY = {"Identity", "LinearActivation", "Dropout", "StochasticDepth", "Flatten", "Reshape"}
 _AXIS_NAMES = {1: ("position", "positions"), 2: ("row", "rows", "column", "columns"),
                3: ("plane", "planes", "row", "rows", "column", "columns")}
 
@@ -211,4 +212,56 @@ def large_linear(ir: IR):
             d["span"], help=help)
 
 
-LINTS = [pooling_drops, bias_before_batchnorm, unused_tensors, even_kernel_same, softmax_twice, large_linear]
+def linear_on_feature_map(ir: IR):
+    """W0007: a Linear over [N, C, *spatial] straight out of a convolution or
+    pooling (activations, normalizations and dropout between them pass the
+    shape on). It is legal, as in PyTorch, but mixes only the last dimension:
+    nearly always a missing Flatten."""
+    for n, d in _layers(ir, ("Linear", "Dense")):
+        ins = ir.inputs_of(n)
+        if not ins:
+            continue
+        src, port = ins[0]
+        x = ir.node(src)["shapes"][port]
+        if x is None or len(x) < 3:
+            continue
+        maker = _shape_maker(ir, src, x)
+        if maker is None:
+            continue
+        feats = " x ".join(str(v) for v in x[1:])
+        total = 1
+        for v in x[1:]:
+            total = total * v if isinstance(total, int) and isinstance(v, int) else None
+        m = ir.node(maker)
+        labels = [Label(m["span"], f"this `{m['kind']}` makes the feature map")] \
+            if m.get("span") is not None and m["span"] != d["span"] else []
+        yield Diagnostic(
+            "W0007", f"`{d['kind']}` over the last dimension of a feature map {fmt_shape(x)}",
+            d["span"], labels,
+            help=f"insert `-> Flatten` before it ({feats}{f' = {total}' if total else ''} features); "
+                 f"if the last dimension is meant, write `# allow(W0007)` on this line")
+
+
+_SPATIAL = ("Conv", "DepthwiseConv", "MaxPool", "AvgPool", "MinPool", "SumPool", "LPPool", "AdaptiveAvgPool",
+            "AdaptiveMaxPool", "GlobalAvgPool", "GlobalMaxPool")
+
+
+def _shape_maker(ir: IR, n, shape):
+    """The convolution or pooling that made `shape`, walking back through
+    one-input layers that keep it; None if something else made it."""
+    for _ in range(64):
+        d = ir.node(n)
+        if d["kind"].startswith(_SPATIAL):
+            return n
+        ins = ir.inputs_of(n)
+        if len(ins) != 1:
+            return None
+        src, port = ins[0]
+        if ir.node(src)["shapes"][port] != shape:
+            return None
+        n = src
+    return None
+
+
+LINTS = [pooling_drops, bias_before_batchnorm, unused_tensors, even_kernel_same, softmax_twice, large_linear,
+         linear_on_feature_map]

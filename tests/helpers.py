@@ -19,9 +19,14 @@ def run_onnx(model, feeds: dict) -> list:
 
 
 def rel_err(got, want) -> float:
-    """Max absolute difference relative to the reference's largest magnitude."""
+    """Max absolute difference relative to the reference's largest finite
+    magnitude; infinities and NaNs must match the reference's exactly."""
     got, want = np.asarray(got, dtype=np.float64), np.asarray(want, dtype=np.float64)
     assert got.shape == want.shape, f"shape {got.shape} != reference {want.shape}"
+    finite = np.isfinite(want)
+    if not finite.all():
+        assert np.array_equal(got[~finite], want[~finite], equal_nan=True), "non-finite values differ"
+        got, want = got[finite], want[finite]
     scale = max(float(np.abs(want).max(initial=0.0)), 1e-6)
     return float(np.abs(got - want).max(initial=0.0)) / scale
 

@@ -11,7 +11,7 @@ from nnd.cli import main
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LENET = os.path.join(ROOT, "examples", "lenet5.nnd")
-BROKEN = "model M {\n    input x: [N, 3, 8, 8]\n    output y = x -> Linear(4)\n}\n"
+BROKEN = "model M {\n    input x: [N, 3, 8, 8]\n    output y = x -> Conv1d(4, 3)\n}\n"
 
 
 def test_compile_writes_a_checked_model(tmp_path, capsys):
@@ -45,7 +45,7 @@ def test_errors_exit_1_and_write_nothing(tmp_path, capsys):
     assert not out.exists()
     assert os.listdir(tmp_path) == ["broken.nnd"]   # no temporary file left behind
     err = capsys.readouterr().err
-    assert "error[E0310]" in err and f"{src}:3:21" in err and "insert `-> Flatten`" in err
+    assert "error[E0310]" in err and f"{src}:3:21" in err and "`Conv1d` expects [N, C, W]" in err
     assert main(["check", str(src)]) == 1
 
 
@@ -74,7 +74,7 @@ def test_check_ok_and_json(tmp_path, capsys):
     assert main(["check", "--format", "json", str(src)]) == 1
     import json
     (d,) = [json.loads(l) for l in capsys.readouterr().out.splitlines()]
-    assert (d["code"], d["line"], d["column"], d["end_column"]) == ("E0310", 3, 21, 30)
+    assert (d["code"], d["line"], d["column"], d["end_column"]) == ("E0310", 3, 21, 33)
 
 
 def test_summary_counts_parameters(capsys):

@@ -21,7 +21,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PY = sys.executable
 
 CLEAN = "model M {\n    input x: [N, 3]\n    output y = x -> Linear(4)\n}\n"
-BROKEN = ("model M {\n    input x: [N, 3, 8, 8]\n    a = x -> Linear(4)\n"
+BROKEN = ("model M {\n    input x: [N, 3, 8, 8]\n    a = x -> Conv1d(4, 3)\n"
           "    b = x -> Conv2d(8, 0)\n    output y = a\n    output z = b\n}\n")
 WARNED = "model M {\n    input x: [N, 3, 8, 8]\n    output y = x -> Conv2d(4, 3) -> BatchNorm\n}\n"
 

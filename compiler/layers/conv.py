@@ -9,8 +9,8 @@ from ..shapes import fmt_shape, is_concrete
 from ._spatial import onnx_pads, resolve_padding, spatial_rank_check, torch_pad, window_out
 from .base import P, Case, Layer, ShapeError, Weight, fan_in_bound, per_dim, positive, register
 
-PAD_MODES = ("zeros", "constant", "reflect", "replicate")
-_ONNX_PAD_MODE = {"constant": "constant", "reflect": "reflect", "replicate": "edge"}
+PAD_MODES = ("zeros", "constant", "reflect", "replicate", "circular")
+_ONNX_PAD_MODE = {"constant": "constant", "reflect": "reflect", "replicate": "edge", "circular": "wrap"}
 
 
 def _conv_common(a, x, d: int, out_channels: int):
@@ -28,11 +28,14 @@ def _conv_common(a, x, d: int, out_channels: int):
     g = a.groups
     _check_groups(g, cin, out_channels)
     pads = resolve_padding(a, d, k, s, dl, x[2:])
-    if a.padding_mode in ("reflect", "replicate"):
+    if a.padding_mode in ("reflect", "circular"):
         for i, ((pb, pe), w) in enumerate(zip(pads, x[2:])):
-            if a.padding_mode == "reflect" and is_concrete(w) and max(pb, pe) >= w:
-                raise ShapeError("E0107", f"reflect padding of {max(pb, pe)} needs spatial dimension {i} "
-                                 f"larger than that; it is {w}", arg="padding")
+            # reflect mirrors within the dimension; circular wraps around it once at most
+            limit = w - 1 if a.padding_mode == "reflect" else w
+            if is_concrete(w) and max(pb, pe) > limit:
+                raise ShapeError("E0107", f"{a.padding_mode} padding of {max(pb, pe)} needs spatial dimension {i} "
+                                 f"{'larger than that' if a.padding_mode == 'reflect' else 'at least that large'}; "
+                                 f"it is {w}", arg="padding")
     out = window_out(a, x[2:], k, s, dl, pads)
     a.kernel, a.strides, a.dilations, a.pads, a.in_channels = k, s, dl, pads, cin
     fan_in = (cin // g) * math.prod(k)
@@ -82,7 +85,7 @@ def _lower_conv(e, a, x):
 def _reference_conv(a, d):
     import torch.nn.functional as F
     conv = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}[d]
-    mode = {"zeros": "constant", "constant": "constant", "reflect": "reflect", "replicate": "replicate"}[a.padding_mode]
+    mode = "constant" if a.padding_mode == "zeros" else a.padding_mode
     value = a.pad_value if a.padding_mode == "constant" else 0.0
 
     def f(xs, p):
@@ -121,6 +124,11 @@ class Conv(Layer):
         Case("Conv2d(4, 3, padding = 2, padding_mode = \"reflect\")", [[1, 2, 6, 7]]),
         Case("Conv2d(4, 3, padding = 1, padding_mode = \"replicate\")", [[1, 2, 6, 7]]),
         Case("Conv2d(4, 3, padding = 1, padding_mode = \"constant\", pad_value = 0.5)", [[1, 2, 6, 7]]),
+        Case("Conv2d(4, 3, padding = 1, padding_mode = \"circular\")", [[1, 2, 6, 7]]),
+        Case("Conv2d(4, (3, 5), padding = [(2, 0), (1, 4)], padding_mode = \"circular\")", [[1, 2, 3, 4]]),
+        Case("Conv1d(3, 5, padding = 2, padding_mode = \"circular\", stride = 2)", [[2, 3, 9]]),
+        Case("Conv3d(2, 3, padding = 1, padding_mode = \"circular\")", [[1, 2, 3, 4, 4]]),
+        Case("Conv1d(3, 3, padding = 1, padding_mode = \"reflect\")", [[2, 3, 5]]),
         Case("Conv2d(5, 1)", [[2, 3, 4, 4]]),
         Case("Conv1d(5, 3, stride = 2, padding = 1)", [[2, 3, 16]]),
         Case("Conv3d(4, 3, padding = 1, stride = (1, 2, 2))", [[1, 2, 5, 6, 6]]),
@@ -153,7 +161,8 @@ class DepthwiseConv(Layer):
     cases = [Case("DepthwiseConv2d(3, padding = 1)", [[2, 4, 7, 7]]),
              Case("DepthwiseConv2d(3, stride = 2, multiplier = 2, bias = false)", [[1, 3, 8, 8]]),
              Case("DepthwiseConv1d(5, padding = 2)", [[1, 3, 10]]),
-             Case("DepthwiseConv3d(3)", [[1, 2, 4, 5, 5]])]
+             Case("DepthwiseConv3d(3)", [[1, 2, 4, 5, 5]]),
+             Case("DepthwiseConv2d(3, padding = 1, padding_mode = \"circular\")", [[1, 3, 5, 5]])]
 
     def validate(self, a):
         positive(a, "multiplier", a.multiplier)

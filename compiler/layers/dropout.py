@@ -1,4 +1,4 @@
-"""Dropout: the identity at inference, unless Monte Carlo dropout is asked for."""
+"""Dropout and stochastic depth: the identity at inference, unless Monte Carlo dropout is asked for."""
 
 from __future__ import annotations
 
@@ -78,4 +78,34 @@ class SpatialDropout(Layer):
         return [e.op("Mul", [x, scale])]
 
     def reference(self, a):
+        return lambda xs, p: [xs[0]]
+
+
+@register
+class StochasticDepth(Layer):
+    """torchvision.ops.StochasticDepth(p, mode): in training it drops the
+    whole residual branch it is applied to, per sample (`mode = "row"`) or
+    for the batch (`"batch"`), with probability p. At inference, which is
+    what nnd compiles, it is the identity, and it emits nothing. `mode`
+    defaults to "row" (torchvision requires it; "row" is what its models use)."""
+
+    names = {"StochasticDepth": None}
+    params = (P("p", "float", doc="the probability of dropping the branch, in [0, 1]"),
+              P("mode", "str", "row", choices=("row", "batch")))
+    cases = [Case("StochasticDepth(0.2)", [[2, 3, 4, 4]]), Case("StochasticDepth(1.0, mode = \"batch\")", [[2, 5]])]
+
+    def validate(self, a):
+        if not 0.0 <= a.p <= 1.0:
+            raise ShapeError("E0107", f"stochastic depth probability must be in [0, 1]; got {a.p}", arg="p")
+
+    def infer(self, a, ins):
+        self.validate(a)
+        return [ins[0]]
+
+    def lower(self, e, a, ins):
+        return [ins[0]]
+
+    def reference(self, a):
+        # torchvision's StochasticDepth in eval mode (torchvision is not a
+        # test dependency): the input itself.
         return lambda xs, p: [xs[0]]

@@ -24,7 +24,7 @@ def _channels(a, x):
 def _affine(e, a, shape, scale: str = "weight", shift: str | None = "bias") -> list:
     """The scale and shift inputs of an ONNX normalization: the layer's
     parameters, or constant ones and zeros where it has none (the ONNX ops
-    require a scale, and InstanceNormalization a shift)."""
+    require a scale, and BatchNormalization a shift)."""
     import numpy as np   # lowering only: `nndc check` does not import numpy
     if a.weights.get(scale) is not None:
         out = [e.weight(scale)]
@@ -34,6 +34,30 @@ def _affine(e, a, shape, scale: str = "weight", shift: str | None = "bias") -> l
         out.append(e.weight(shift) if a.weights.get(shift) is not None
                    else e.const(np.zeros(shape), dtype=np.float32, hint="zeros"))
     return out
+
+
+def _normalize(e, x: str, axes: list, eps: float) -> str:
+    """(x - mean) / sqrt(var + eps) over `axes`, computed as it stays exact
+    far from zero: the mean is taken twice (the second, of the small
+    differences, corrects the rounding of the first) and the variance is the
+    mean of the squared differences, never E[x^2] - E[x]^2."""
+    ax = e.const(axes, hint="axes")
+    d = e.op("Sub", [x, e.op("ReduceMean", [x, ax], keepdims=1)])
+    d = e.op("Sub", [d, e.op("ReduceMean", [d, ax], keepdims=1)])
+    var = e.op("ReduceMean", [e.op("Mul", [d, d]), ax], keepdims=1)
+    sd = e.op("Sqrt", [e.op("Add", [var, e.const(eps, dtype="float32", hint="eps")])])
+    return e.op("Div", [d, sd])
+
+
+def _scale_shift(e, a, y: str, rank: int) -> str:
+    """y * weight + bias with per-channel (dimension 1) parameters, where the
+    layer has them."""
+    shape = (-1,) + (1,) * (rank - 2)
+    if "weight" in a.weights:
+        y = e.op("Mul", [y, e.weight("weight", shape=shape)])
+    if "bias" in a.weights:
+        y = e.op("Add", [y, e.weight("bias", shape=shape)])
+    return y
 
 
 def _check_stated_features(a, c) -> None:
@@ -100,7 +124,8 @@ class LayerNorm(Layer):
     cases = [Case("LayerNorm", [[2, 5, 8]]), Case("LayerNorm(8)", [[3, 8]]),
              Case("LayerNorm(dims = 2)", [[2, 3, 4, 5]]), Case("LayerNorm([3, 4, 5], eps = 1e-3)", [[2, 3, 4, 5]]),
              Case("LayerNorm(elementwise_affine = false)", [[2, 5, 8]]),
-             Case("LayerNorm(bias = false, dims = 3)", [[2, 3, 4, 5]]), Case("LayerNorm(dims = 2)", [[4, 6]])]
+             Case("LayerNorm(bias = false, dims = 3)", [[2, 3, 4, 5]]), Case("LayerNorm(dims = 2)", [[4, 6]]),
+             Case("LayerNorm", [[2, 5, 64]], offset=1000.0)]
 
     def infer(self, a, ins):
         (x,) = ins
@@ -147,10 +172,59 @@ class LayerNorm(Layer):
 
 
 @register
+class LayerNorm2d(Layer):
+    """Layer normalization over the channels (dimension 1) of [N, C,
+    *spatial], at each position, with a weight and bias of shape [C]
+    (torchvision's LayerNorm2d of ConvNeXt: nn.LayerNorm applied
+    channels-last). `normalized_shape`, as PyTorch writes it, is optional
+    and checked against the channels."""
+
+    names = {"LayerNorm2d": None}
+    params = (P("normalized_shape", "int", None, doc="optional: the channels; checked against the input"),
+              P("eps", "float", 1e-5),
+              P("elementwise_affine", "bool", True),
+              P("bias", "bool", True))
+    cases = [Case("LayerNorm2d", [[2, 6, 4, 5]]), Case("LayerNorm2d(3, eps = 1e-6)", [[2, 3, 4, 4]]),
+             Case("LayerNorm2d(elementwise_affine = false)", [[2, 4, 3]]),
+             Case("LayerNorm2d(bias = false)", [[1, 5, 2, 3, 2]]), Case("LayerNorm2d", [[3, 7]]),
+             Case("LayerNorm2d", [[2, 8, 3, 3]], offset=1000.0)]
+
+    def validate(self, a):
+        _check_eps(a)
+
+    def infer(self, a, ins):
+        (x,) = ins
+        if len(x) < 2:
+            raise ShapeError("E0310", f"`{a.kind}` expects [N, C, ...], got {fmt_shape(x)}")
+        _check_eps(a)
+        c = _channels(a, x)
+        n = a.normalized_shape
+        if n is not None and n != c:
+            raise ShapeError("E0311", f"`{a.kind}({n})` normalizes {n} channels, but its input has {c}",
+                             arg="normalized_shape", help=f"write `{a.kind}` (the channels are inferred) or "
+                                                          f"`{a.kind}({c})`")
+        a.num_channels, a.rank = c, len(x)
+        if a.elementwise_affine:
+            a.weights["weight"] = Weight((c,), "const", value=1.0)
+            if a.bias:
+                a.weights["bias"] = Weight((c,), "const", value=0.0)
+        return [x]
+
+    def lower(self, e, a, ins):
+        return [_scale_shift(e, a, _normalize(e, ins[0], [1], a.eps), a.rank)]
+
+    def reference(self, a):
+        import torch.nn.functional as F
+        return lambda xs, p: [F.layer_norm(xs[0].movedim(1, -1), (a.num_channels,), p.get("weight"), p.get("bias"),
+                                           eps=a.eps).movedim(-1, 1)]
+
+
+@register
 class InstanceNorm(Layer):
     """Normalization of each channel of each sample over its spatial extent
     (PyTorch's InstanceNorm1d/2d/3d: no affine parameters by default; with
-    `track_running_stats = true`, inference uses the running statistics)."""
+    `track_running_stats = true`, inference uses the running statistics).
+    Computed in a form that stays accurate on inputs far from zero."""
 
     names = {"InstanceNorm": None, "InstanceNorm1d": 1, "InstanceNorm2d": 2, "InstanceNorm3d": 3}
     params = (P("num_features", "int", None, doc="optional: the channels, as PyTorch writes them; checked against the input"),
@@ -161,7 +235,9 @@ class InstanceNorm(Layer):
              Case("InstanceNorm3d(eps = 1e-3)", [[1, 2, 3, 4, 4]]), Case("InstanceNorm2d(3)", [[2, 3, 4, 5]]),
              Case("InstanceNorm(affine = true)", [[2, 4, 6]]),
              Case("InstanceNorm2d(track_running_stats = true)", [[2, 3, 4, 5]]),
-             Case("InstanceNorm1d(affine = true, track_running_stats = true)", [[2, 3, 7]])]
+             Case("InstanceNorm1d(affine = true, track_running_stats = true)", [[2, 3, 7]]),
+             Case("InstanceNorm2d(affine = true)", [[2, 3, 16, 16]], offset=1000.0),
+             Case("InstanceNorm3d", [[1, 2, 3, 4, 4]], offset=1e4)]
 
     def infer(self, a, ins):
         (x,) = ins
@@ -173,7 +249,7 @@ class InstanceNorm(Layer):
         _check_eps(a)
         c = _channels(a, x)
         _check_stated_features(a, c)
-        a.num_features = c
+        a.num_features, a.rank = c, len(x)
         if a.affine:
             a.weights["weight"] = Weight((c,), "const", value=1.0)
             a.weights["bias"] = Weight((c,), "const", value=0.0)
@@ -183,11 +259,14 @@ class InstanceNorm(Layer):
         return [x]
 
     def lower(self, e, a, ins):
-        sb = _affine(e, a, (a.num_features,))
         if a.track_running_stats:
+            sb = _affine(e, a, (a.num_features,))
             stats = [e.weight("running_mean"), e.weight("running_var")]
             return [e.op("BatchNormalization", [ins[0]] + sb + stats, epsilon=a.eps)]
-        return [e.op("InstanceNormalization", [ins[0]] + sb, epsilon=a.eps)]
+        # Not ONNX InstanceNormalization: onnxruntime's loses digits on inputs
+        # far from zero (3e-5 at an offset of 1000), as its GroupNormalization does.
+        y = _normalize(e, ins[0], list(range(2, a.rank)), a.eps)
+        return [_scale_shift(e, a, y, a.rank)]
 
     def reference(self, a):
         import torch.nn.functional as F
@@ -199,14 +278,19 @@ class InstanceNorm(Layer):
 class GroupNorm(Layer):
     """Normalization of each sample over groups of channels (and the spatial
     extent), then a per-channel scale and shift (PyTorch's nn.GroupNorm; the
-    channel count comes from the input)."""
+    channel count comes from the input). Computed in a form that stays
+    accurate on inputs far from zero (a mean-corrected variance)."""
 
     names = {"GroupNorm": None}
     params = (P("num_groups", "int", doc="it must divide the number of channels"),
               P("eps", "float", 1e-5), P("affine", "bool", True))
     cases = [Case("GroupNorm(2)", [[2, 6, 4, 5]]), Case("GroupNorm(1)", [[2, 3, 7]]),
              Case("GroupNorm(4, eps = 1e-3)", [[2, 8, 3, 3, 2]]), Case("GroupNorm(3, affine = false)", [[2, 6, 5]]),
-             Case("GroupNorm(num_groups = 6)", [[2, 6, 4, 4]]), Case("GroupNorm(2)", [[3, 4]])]
+             Case("GroupNorm(num_groups = 6)", [[2, 6, 4, 4]]), Case("GroupNorm(2)", [[3, 4]]),
+             # inputs far from zero: the variance must not cancel
+             Case("GroupNorm(1)", [[2, 2]], offset=3.0), Case("GroupNorm(2)", [[2, 6, 4, 5]], offset=1000.0),
+             Case("GroupNorm(8, affine = false)", [[2, 64, 16, 16]], offset=1000.0),
+             Case("GroupNorm(3)", [[2, 6, 5]], offset=1e4)]
 
     def infer(self, a, ins):
         (x,) = ins
@@ -222,17 +306,20 @@ class GroupNorm(Layer):
             raise ShapeError("E0306", f"`num_groups = {g}` does not divide the {c} channels of {fmt_shape(x)}",
                              arg="num_groups",
                              help=f"the divisors of {c} are {', '.join(divisors)}" if len(divisors) <= 24 else None)
-        a.num_channels = c
+        a.num_channels, a.in_shape = c, x
         if a.affine:
             a.weights["weight"] = Weight((c,), "const", value=1.0)
             a.weights["bias"] = Weight((c,), "const", value=0.0)
         return [x]
 
     def lower(self, e, a, ins):
-        # Opset 21's GroupNormalization takes a per-channel scale and shift,
-        # as PyTorch does (opset 18's were per group).
-        return [e.op("GroupNormalization", [ins[0]] + _affine(e, a, (a.num_channels,)),
-                     num_groups=a.num_groups, epsilon=a.eps)]
+        # Not ONNX GroupNormalization: onnxruntime's loses digits on inputs
+        # far from zero (7e-2 relative error at an offset of 1000). The groups
+        # as [N, G, rest], normalized in the centred form, then per channel.
+        (x,) = ins
+        y = _normalize(e, e.op("Reshape", [x, e.const([0, a.num_groups, -1])]), [2], a.eps)
+        y = _reshape_back(e, y, x, a.in_shape, keep=1)
+        return [_scale_shift(e, a, y, len(a.in_shape))]
 
     def reference(self, a):
         import torch.nn.functional as F

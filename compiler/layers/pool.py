@@ -25,7 +25,21 @@ def _window(a, x, d):
     out = window_out(a, x[2:], k, s, dl, pads, a.ceil_mode)
     a.kernel, a.strides, a.dilations, a.pads = k, s, dl, pads
     a.ceil_extra, a.out_spatial, a.in_spatial = _ceil_extra(a, x[2:], out), tuple(out), tuple(x[2:])
+    a.empty_windows = _empty_windows(a, x[2:], out)
     return [(x[0], x[1]) + tuple(out)]
+
+
+def _empty_windows(a, spatial, out) -> bool:
+    """Whether some window holds padding only (dilation, or "same" padding,
+    can space its taps around a small input): PyTorch's max is -inf there,
+    onnxruntime's padding is the lowest float. Open sizes count as large."""
+    for w, o, k, s, dl, (pb, _) in zip(spatial, out, a.kernel, a.strides, a.dilations, a.pads):
+        if not (is_concrete(w) and is_concrete(o)):
+            continue
+        for i in range(o):
+            if not any(pb <= i * s + dl * j < pb + w for j in range(k)):
+                return True
+    return False
 
 
 def _torch_max(a, x):
@@ -62,11 +76,14 @@ def _ceil_extra(a, spatial, out):
 
 
 def _lower_max(e, a, x):
-    """MaxPool with a.pads, and ceil_mode as explicit -inf padding where sizes are known."""
+    """MaxPool with a.pads; ceil_mode, or a window of padding only, as explicit
+    -inf padding where sizes are known."""
     attrs = dict(kernel_shape=list(a.kernel), strides=list(a.strides), dilations=list(a.dilations))
     if None in a.ceil_extra:
         return e.op("MaxPool", [x], pads=onnx_pads(a.pads), ceil_mode=int(a.ceil_mode), **attrs)
-    if not any(a.ceil_extra):
+    # Explicit -inf padding where a window would hold padding only, so that it
+    # gives -inf as PyTorch does.
+    if not any(a.ceil_extra) and not a.get("empty_windows"):
         return e.op("MaxPool", [x], pads=onnx_pads(a.pads), **attrs)
     d = len(a.pads)
     full = [0, 0] + [b for b, _ in a.pads] + [0, 0] + [pe + x_ for (_, pe), x_ in zip(a.pads, a.ceil_extra)]
@@ -87,7 +104,9 @@ _WINDOW = (P("kernel_size", "ints", doc="the window size"), P("stride", "ints?",
 
 @register
 class MaxPool(Layer):
-    """Max pooling (PyTorch's nn.MaxPoolNd); stride defaults to the kernel size."""
+    """Max pooling (PyTorch's nn.MaxPoolNd); stride defaults to the kernel size.
+    Padding never wins a window; a window that holds padding only (dilation
+    can place one there) gives -inf, as in PyTorch."""
 
     names = {"MaxPool1d": 1, "MaxPool2d": 2, "MaxPool3d": 3}
     params = _WINDOW + (P("dilation", "ints", 1), P("ceil_mode", "bool", False))
@@ -98,6 +117,10 @@ class MaxPool(Layer):
              Case("MaxPool2d(2, stride = 3, padding = 1, ceil_mode = true)", [[1, 2, 5, 8]]),
              Case("MaxPool1d(2, stride = 2, padding = [(0, 1)], ceil_mode = true)", [[1, 2, 6]]),
              Case("MaxPool1d(3, stride = 2)", [[2, 3, 11]]),
+             # windows of padding only: -inf, as PyTorch
+             Case("MaxPool1d(2, padding = 1, dilation = 2)", [[1, 2, 1]]),
+             Case("MaxPool2d(2, stride = 1, padding = 1, dilation = (2, 1))", [[1, 2, 1, 3]]),
+             Case("MaxPool1d(2, stride = 2, padding = \"same\", dilation = 5)", [[1, 2, 3]]),
              Case("MaxPool3d(2)", [[1, 2, 4, 6, 6]])]
 
     def validate(self, a):
@@ -214,6 +237,7 @@ class MinPool(Layer):
              Case("MinPool2d((2, 3), stride = 3, padding = 1, ceil_mode = true)", [[1, 2, 7, 11]]),
              Case("MinPool2d(2, dilation = (2, 1), padding = [(1, 0), (0, 1)])", [[1, 2, 9, 9]]),
              Case("MinPool1d(3, stride = 2, padding = 1)", [[2, 3, 11]]),
+             Case("MinPool1d(2, padding = 1, dilation = 2)", [[1, 2, 1]]),
              Case("MinPool1d(3, stride = 2, padding = [(0, 1)], ceil_mode = true)", [[2, 3, 7]]),
              Case("MinPool3d(2, stride = (1, 2, 2))", [[1, 2, 4, 6, 6]])]
 

@@ -8,14 +8,14 @@ from ._util import bypass, concrete, family
 
 
 def eliminate_dropout(ir: IR) -> int:
-    """Dropout(p)(x) = x at inference: remove it.
+    """Dropout(p)(x) = x at inference: remove it; StochasticDepth(p)(x) = x too.
 
     Monte Carlo dropout (`mc = true`, p > 0) samples a fresh mask on every run
-    on purpose, so it stays. Returns the number of Dropout layers removed."""
+    on purpose, so it stays. Returns the number of layers removed."""
     count = 0
     for n in ir.order():
         d = ir.node(n)
-        if family(ir, n) == "Dropout" and not (d["attrs"].get("mc") and d["attrs"].get("p", 0.0) > 0.0):
+        if family(ir, n) in ("Dropout", "StochasticDepth") and not (d["attrs"].get("mc") and d["attrs"].get("p", 0.0) > 0.0):
             bypass(ir, n)
             count += 1
     return count

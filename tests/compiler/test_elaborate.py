@@ -149,14 +149,14 @@ def test_every_independent_error_is_reported_once():
     res = check("""
     model M {
         input x: [N, 3, 32, 32]
-        a = x -> Conv2d(8, 3) -> Linear(10) -> ReLU -> Linear(3)
+        a = x -> Conv2d(8, 3) -> Flatten -> Conv2d(10, 3) -> ReLU -> Linear(3)
         b = x -> Conv2D(8, 3)
         c = undefined_thing -> ReLU
         output y = a
     }
     """)
     assert codes(res) == [("E0310", 4), ("E0102", 5), ("E0101", 6)]
-    assert "Flatten" in res.errors[0].help and "8 x 30 x 30 = 7200" in res.errors[0].help
+    assert "[N, 7200]" in res.errors[0].message and "spatial dimensions" in res.errors[0].help
     assert res.errors[1].help == "did you mean `Conv2d`?"
 
 

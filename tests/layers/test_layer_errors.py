@@ -51,11 +51,33 @@ def _at(d, line: str) -> str:
     ("Pad([(0, 8), (1, 1)], mode = \"reflect\")", "E0107", "[(0, 8), (1, 1)]", ["reflect padding of 8"]),
     ("Dropout2d(1.0, mc = true)", "E0107", "1.0", ["[0, 1)"]),
     ("Dropout1d(0.1)", "E0310", None, ["`Dropout1d` expects [N, C, W]"]),
+    ("Conv2d(4, 3, padding = 9, padding_mode = \"circular\")", "E0107", "padding = 9",
+     ["circular padding of 9", "it is 8"]),
+    ("PixelShuffle(2)", "E0311", "2", ["divisible by 2 x 2 = 4", "[N, 3, 8, 8] has 3"]),
+    ("PixelShuffle(0)", "E0107", "0", ["`upscale_factor` must be positive"]),
+    ("PixelUnshuffle(downscale_factor = 3)", "E0311", "downscale_factor = 3", ["height divisible by 3", "has 8"]),
+    ("ChannelShuffle(2)", "E0306", "2", ["`groups = 2` does not divide the 3 channels"]),
+    ("ChannelShuffle(0)", "E0107", "0", ["`groups` must be positive"]),
+    ("StochasticDepth(1.5)", "E0107", "1.5", ["in [0, 1]; got 1.5"]),
+    ("LayerNorm2d(4)", "E0311", "4", ["normalizes 4 channels", "its input has 3"]),
 ])
 def test_argument_diagnostics(layer, code, arg, words):
     d, line = _diag(layer)
     assert d.code == code, d.message
     assert _at(d, line) == (arg if arg is not None else layer), d.message
+    for w in words:
+        assert w in d.message, d.message
+
+
+@pytest.mark.parametrize("layer,shape,words", [
+    ("PixelShuffle(2)", "[N, 2, 4, 8, 8]", ["[N, C, H, W] or [C, H, W]"]),
+    ("ChannelShuffle(2)", "[N, 4]", ["rank 3 or more"]),
+    ("LayerNorm2d", "[N]", ["[N, C, ...]"]),
+    ("Linear(3)", "[]", ["got a scalar"]),
+])
+def test_rank_diagnostics(layer, shape, words):
+    d, line = _diag(layer, shape)
+    assert d.code == "E0310" and _at(d, line) == layer
     for w in words:
         assert w in d.message, d.message
 

@@ -21,6 +21,13 @@ from helpers import rel_err, run_onnx
     ("SumPool2d(2)", "[N, 3, H, W]", "[N, 3, (H - 2) // 2 + 1, (W - 2) // 2 + 1]", [(4, 6), (5, 7)]),
     ("MinPool2d(3, stride = 1, padding = 1)", "[N, 3, H, W]", "[N, 3, H, W]", [(4, 6), (5, 7)]),
     ("Reshape((3, -1))", "[N, 3, H, 4]", "[N, 3, 4*H]", [(2, 4), (5, 4)]),
+    ("Linear(5)", "[N, 3, 8]", "[N, 3, 5]", [(8,), (8,)]),
+    ("Linear(5)", "[N, 3, L, 8]", "[N, 3, L, 5]", [(4, 8), (7, 8)]),
+    ("GroupNorm(2)", "[N, 4, H, W]", "[N, 4, H, W]", [(3, 4), (5, 2)]),
+    ("LayerNorm2d", "[N, 4, H, W]", "[N, 4, H, W]", [(3, 4), (5, 2)]),
+    ("PixelShuffle(2)", "[N, 8, H, W]", "[N, 2, 2*H, 2*W]", [(3, 4), (5, 2)]),
+    ("ChannelShuffle(2)", "[N, 4, H, W]", "[N, 4, H, W]", [(3, 4), (5, 2)]),
+    ("MaxPool2d(2, stride = 1, padding = 1, dilation = 2)", "[N, 3, H, W]", "[N, 3, H, W]", [(4, 6), (5, 7)]),
 ])
 def test_open_sizes(layer, shape, want, sizes):
     torch = pytest.importorskip("torch")

@@ -21,6 +21,14 @@ def test_dropout_is_removed_at_inference():
     assert ops(after) == ops(before) == {"Gemm": 1, "Relu": 1}
 
 
+def test_stochastic_depth_is_removed_at_inference():
+    ir = build("model T {\n    input x: [N, 6]\n"
+               "    h = x -> Linear(6)\n    output y = x + h -> StochasticDepth(0.1)\n}\n")
+    changed, before, after, opt = apply(ir, eliminate_dropout)
+    assert changed == 1 and "StochasticDepth" not in kinds(opt)
+    assert ops(after) == {"Gemm": 1, "Add": 1}
+
+
 def test_dropout_as_the_output_is_removed():
     ir = build("model T {\n    input x: [N, 6]\n    output y = x -> Linear(4) -> Dropout(0.5)\n}\n")
     changed, _, after, opt = apply(ir, eliminate_dropout)

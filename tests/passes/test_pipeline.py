@@ -143,9 +143,9 @@ def test_build_drops_training_outputs_unless_kept(keep, monkeypatch):
 
 
 def test_linear_over_sequences_keeps_a_plain_weight():
-    """Linear over [N, T, F] lowers to Einsum on the [out, in] initializer,
-    not MatMul on a Transpose of it."""
-    model = api.compile(text="model S {\n    input x: [N, 5, 8]\n    output y = x -> Linear(3) as fc\n}\n")
-    assert "Transpose" not in ops(model)
-    assert ops(model)["Einsum"] == 1
-    assert not weight_inputs_are_initializers(model)
+    """Linear over [N, T, F] (and [N, C, H, W]) lowers to Gemm on the [out, in]
+    initializer between two Reshapes, not MatMul on a Transpose of it."""
+    for shape in ("[N, 5, 8]", "[N, 2, 5, 8]"):
+        model = api.compile(text=f"model S {{\n    input x: {shape}\n    output y = x -> Linear(3) as fc\n}}\n")
+        assert ops(model) == {"Reshape": 2, "Gemm": 1}
+        assert not weight_inputs_are_initializers(model)
