@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from helpers import layer_program, rel_err, run_onnx
+from helpers import layer_program, random_inputs, rel_err, run_onnx
 from nnd.layers import load_all
 from nnd.layers.base import Layer
 
@@ -40,14 +40,14 @@ def test_layer_matches_torch(spec: Layer, case):
     from nnd.lower import lower
 
     n_out = spec.n_outputs(_probe_attrs(spec, case))
-    text = layer_program(case.expr, case.inputs, n_out)
+    text = layer_program(case.expr, case.inputs, n_out, case.dtypes)
     ir, _ = build(text=text, seed=3, optimize=False)
     node = next(d for _, d in ir.g.nodes(data=True) if d["name"] == "layer")
     model = lower(ir)
     onnx.checker.check_model(model, full_check=True)
 
     rng = np.random.default_rng(0)
-    feeds = {f"x{i}": rng.standard_normal(s).astype(np.float32) for i, s in enumerate(case.inputs)}
+    feeds = {f"x{i}": x for i, x in enumerate(random_inputs(case.inputs, rng, case.dtypes, case.high))}
     got = run_onnx(model, feeds)
 
     params = {k: torch.from_numpy(np.array(v)) for k, v in node.get("arrays", {}).items()}
@@ -68,7 +68,7 @@ def test_layer_matches_torch(spec: Layer, case):
 def _probe_attrs(spec, case):
     """The arguments of a case, for layers whose output count depends on them."""
     from nnd.api import check
-    res = check(text=layer_program(case.expr, case.inputs, 1))
+    res = check(text=layer_program(case.expr, case.inputs, 1, case.dtypes))
     for _, d in (res.ir.g.nodes(data=True) if res.ir is not None else []):
         if d["name"] == "layer":
             return d["attrs"]
