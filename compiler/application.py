@@ -230,7 +230,11 @@ class Application:
         name = (names or self.frame.names).name(explicit, lv.name.lower(), span)
         a = Attrs(lv.args)
         a.kind, a.variant, a.name, a.weights = lv.name, spec.names[lv.name], name, {}
-        if any(x.shape is None for x in xs):
+        a.in_dtypes = [x.dtype for x in xs]   # for lowerings that differ by dtype (a bool or float mask)
+        bad_dtype = self._dtype_diagnostic(lv, a, xs, primary)
+        if bad_dtype is not None:
+            self.report(bad_dtype)
+        if bad_dtype is not None or any(x.shape is None for x in xs):
             shapes = [None] * spec.n_outputs(a)
         else:
             try:
@@ -240,8 +244,10 @@ class Application:
                 self.report(self._shape_diagnostic(e, lv, xs, primary))
                 shapes = [None] * spec.n_outputs(a)
                 a.weights = {}
-        n = self.ir.add_node(lv.name, name, a, shapes, lv.span, [(x.node, x.port) for x in xs])
-        return [Tensor(n, i, s, lv.span) for i, s in enumerate(shapes)]
+        dtype = "float32" if bad_dtype is not None else spec.out_dtype(a, [x.dtype for x in xs])
+        n = self.ir.add_node(lv.name, name, a, shapes, lv.span, [(x.node, x.port) for x in xs],
+                             [dtype] * len(shapes))
+        return [Tensor(n, i, s, lv.span, dtype) for i, s in enumerate(shapes)]
 
     def instantiate(self, bv: BlockVal, xs: list, names: NameScope, explicit, span: Span) -> list:
         defn = bv.defn
@@ -274,7 +280,7 @@ class Application:
                         help="declare one with `output y = ...`")
         out = []
         for _, v, _ in frame.outputs:
-            out.append(v if v is POISON else Tensor(v.node, v.port, v.shape, span))
+            out.append(v if v is POISON else v.at(span))
         return out
 
 

@@ -122,6 +122,8 @@ class Pipe(Node):
 class Input(Node):
     name: str
     shape: ListExpr | None
+    dtype: str | None = None       # as written after the shape (`int64`); None: float32
+    dtype_span: object = None
 
 
 @dataclass

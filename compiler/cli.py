@@ -291,7 +291,7 @@ def format_report(report: list) -> str:
 
 
 def cmd_summary(args) -> int:
-    from .shapes import fmt_shape
+    from .shapes import fmt_type
     res = _check(args, args.file)
     if not res.ok:
         emit(res.diagnostics, res.sources, args.format)
@@ -305,7 +305,8 @@ def cmd_summary(args) -> int:
         count = sum(w.size for w in ws.values() if not w.buffer)
         buffers += sum(w.size for w in ws.values() if w.buffer)
         total += count
-        rows.append((d["name"], d["kind"], ", ".join(fmt_shape(s) for s in d["shapes"]), count))
+        rows.append((d["name"], d["kind"], ", ".join(fmt_type(s, ir.dtype_of(n, i)) for i, s in enumerate(d["shapes"])),
+                     count))
     widths = [max(len(r[i]) for r in rows + [("name", "kind", "output shape")]) for i in range(3)]
     print(f"{'name':{widths[0]}}  {'kind':{widths[1]}}  {'output shape':{widths[2]}}  {'params':>12}")
     print("-" * (sum(widths) + 18))

@@ -45,7 +45,7 @@ class Expressions:
                 return Sym.symbol(n.id)
             raise self._unknown(n.id, n.span, env) from None
         if isinstance(v, Tensor):
-            return Tensor(v.node, v.port, v.shape, n.span)
+            return v.at(n.span)
         return v
 
     def _e_ListExpr(self, n, env, sym):

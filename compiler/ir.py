@@ -7,6 +7,8 @@ Node data:
   attrs    the layer's Attrs (arguments plus what shape inference added,
            including `weights`: parameter name -> Weight)
   shapes   output shapes, one per output port (None: unknown after an error)
+  dtypes   output element types, one per output port (`float32`, `int64`,
+           ...); a node made by a pass may lack it: float32 (`dtype_of`)
   span     the source Span that created it
   arrays   parameter name -> numpy array, once weights are materialized
 Edge data (src -> dst): src_port, dst_port, shape.
@@ -79,10 +81,11 @@ class IR:
         self._next += 1
         return self._next - 1
 
-    def add_node(self, kind, name, attrs, shapes, span, inputs=()) -> int:
+    def add_node(self, kind, name, attrs, shapes, span, inputs=(), dtypes=None) -> int:
         """Add a node fed by `inputs`, a list of (node, port)."""
         n = self.new_id()
-        data = dict(kind=kind, name=name, attrs=attrs, shapes=list(shapes), span=span)
+        data = dict(kind=kind, name=name, attrs=attrs, shapes=list(shapes), span=span,
+                    dtypes=list(dtypes) if dtypes is not None else ["float32"] * len(shapes))
         if self._g is not None:
             self._g.add_node(n, **data)
             for dst_port, (src, src_port) in enumerate(inputs):
@@ -150,6 +153,11 @@ class IR:
         for o in self.outputs:
             if o.node == n and o.port == port:
                 o.node, o.port = new_src, new_port
+
+    def dtype_of(self, n, port: int = 0) -> str:
+        """The element type of output `port` of node n."""
+        dts = self.node(n).get("dtypes") or ()
+        return dts[port] if port < len(dts) else "float32"
 
     def layer_count(self) -> int:
         return sum(1 for _, d in self.nodes() if d["kind"] != "Input")

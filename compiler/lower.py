@@ -88,7 +88,12 @@ class Emitter:
         return name
 
 
-def _value_info(name: str, shape) -> onnx.ValueInfoProto:
+# The language's dtypes (shapes.DTYPES) as ONNX element types.
+ELEM_TYPES = {"float32": TensorProto.FLOAT, "int64": TensorProto.INT64, "int32": TensorProto.INT32,
+              "bool": TensorProto.BOOL}
+
+
+def _value_info(name: str, shape, dtype: str = "float32") -> onnx.ValueInfoProto:
     dims = []
     for d in shape:
         if isinstance(d, int):
@@ -97,7 +102,7 @@ def _value_info(name: str, shape) -> onnx.ValueInfoProto:
             dims.append(str(d))
         else:
             dims.append(None)   # a derived symbolic size: left for the runtime
-    return helper.make_tensor_value_info(name, TensorProto.FLOAT, dims)
+    return helper.make_tensor_value_info(name, ELEM_TYPES[dtype], dims)
 
 
 def lower(ir: IR, source: str = "") -> onnx.ModelProto:
@@ -115,7 +120,7 @@ def lower_lazy(ir: IR, source: str = "") -> "LoweredModel":
         d = ir.node(n)
         e._names.add(d["name"])
         tensor[(n, 0)] = d["name"]
-        inputs.append(_value_info(d["name"], d["shapes"][0]))
+        inputs.append(_value_info(d["name"], d["shapes"][0], ir.dtype_of(n)))
     wanted: dict[tuple[int, int], str] = {}
     for o in ir.outputs:
         wanted.setdefault((o.node, o.port), o.name)
@@ -143,7 +148,7 @@ def lower_lazy(ir: IR, source: str = "") -> "LoweredModel":
         t = tensor[(o.node, o.port)]
         if t != o.name:   # the same tensor under a second name, or an input passed through
             e.nodes.add(op_type="Identity", input=[t], output=[o.name], name=e.fresh("node:" + o.name))
-        outputs.append(_value_info(o.name, ir.node(o.node)["shapes"][o.port]))
+        outputs.append(_value_info(o.name, ir.node(o.node)["shapes"][o.port], ir.dtype_of(o.node, o.port)))
     # helper.make_graph and make_model would copy every node twice.
     model = e.model
     model.graph.name = ir.name
@@ -153,9 +158,31 @@ def lower_lazy(ir: IR, source: str = "") -> "LoweredModel":
     model.opset_import.append(helper.make_opsetid("", OPSET))
     model.producer_name = "nndc"
     model.producer_version = _version()
-    if source:
-        helper.set_model_props(model, {"nnd.source": source, "nnd.model": str(ir.meta.get("model", ir.name))})
+    props = {"nnd.source": source, "nnd.model": str(ir.meta.get("model", ir.name))} if source else {}
+    highs = _input_highs(ir)
+    if highs:
+        props["nnd.input_high"] = ",".join(f"{k}={v}" for k, v in highs.items())
+    if props:
+        helper.set_model_props(model, props)
     return LoweredModel(model, e.initializers)
+
+
+def _input_highs(ir: IR) -> dict:
+    """{integer input: high} when its values are ids into tables (an
+    `Embedding`): the smallest table it indexes. `nndc run` draws its random
+    values in [0, high)."""
+    out = {}
+    for n in ir.inputs:
+        if ir.dtype_of(n) not in ("int64", "int32"):
+            continue
+        highs = []
+        for v, port in ir.consumers(n):
+            d = ir.node(v)
+            spec = REGISTRY.get(d["kind"])
+            highs.append(spec.input_high(d["attrs"], port) if spec is not None else None)
+        if highs and all(h is not None for h in highs):
+            out[ir.node(n)["name"]] = min(highs)
+    return out
 
 
 _INT, _FLOAT, _STRING = onnx.AttributeProto.INT, onnx.AttributeProto.FLOAT, onnx.AttributeProto.STRING

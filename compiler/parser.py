@@ -140,7 +140,10 @@ class _ToAst(Transformer):
     # -- statements
     def input_stmt(self, c):
         v = _v(c, keep_none=True)
-        return ast.Input(self._span(c), str(v[0]), next((x for x in v[1:] if x is not None), None))
+        shape = next((x for x in v[1:] if isinstance(x, ast.ListExpr)), None)
+        dtype = next((x for x in c[2:] if isinstance(x, Token) and x.type == "NAME"), None)
+        return ast.Input(self._span(c), str(v[0]), shape, str(dtype) if dtype is not None else None,
+                         self._tspan(dtype) if dtype is not None else None)
 
     def output_stmt(self, c):
         v = _v(c, keep_none=True)
@@ -636,7 +639,7 @@ def _syntax_diagnostic(e: UnexpectedInput, text: str, file: str) -> Diagnostic:
     words = _expected_words(expected)
     msg = f"expected {_join(words)}, found {found}"
     if tok.type in _STATEMENTS | _TOP | {"IN", "AS", "ELSE", "AND", "OR", "NOT", "TRUE", "FALSE"} \
-            and "NAME" in expected:
+            and "NAME" in expected and "_NL" not in expected:   # else a statement may end here (below)
         help = f"`{tok.value}` is a keyword; it cannot name a tensor, a value or a layer"
     elif tok.type == "EQUAL" and "COMP_OP" in expected:
         help = "to compare, write `==`"

@@ -52,6 +52,35 @@ class ShapeHelp:
         labels = [l for l in labels if l.span is not None]
         return Diagnostic(e.code, e.message, where, labels, help, notes)
 
+    def _dtype_diagnostic(self, lv: LayerVal, a, xs: list, primary: Span | None) -> Diagnostic | None:
+        """E0312 when an input's element type is not one the layer takes
+        (its entry's `dtypes`), or a merge layer's inputs differ."""
+        spec, where = lv.spec, primary or lv.span
+        op = self.snippet(primary) if primary is not None else None   # `+`, `concat`
+        what = f"`{op or lv.name}`"
+        allowed = spec.input_dtypes(a, len(xs))
+        for i, (x, ok) in enumerate(zip(xs, allowed)):
+            if x.dtype in ok:
+                continue
+            kinds = " or ".join(ok)
+            which = ("an" if kinds[0] in "aeiou" else "a") if len(xs) == 1 else \
+                f"its input {i + 1} as {'an' if kinds[0] in 'aeiou' else 'a'}"
+            help = None
+            if x.dtype in ("int64", "int32") and "float32" in ok:
+                help = "an integer tensor of token ids goes through `Embedding` first"
+            elif x.dtype == "bool" and "float32" in ok:
+                help = "a boolean tensor is a mask: it is an input of the layer that applies it " \
+                       "(`MultiheadAttention(..., key_padding_mask = true)`)"
+            return Diagnostic("E0312", f"{what} expects {which} {kinds} tensor, got {x.dtype}", where,
+                              [Label(x.span, f"{fmt_shape(x.shape)} {x.dtype}")] if x.span.file == where.file
+                              else [], help)
+        if spec.same_dtypes and len({x.dtype for x in xs}) > 1:
+            return Diagnostic("E0312", f"{what} needs tensors of one dtype, got "
+                              f"{' and '.join(dict.fromkeys(x.dtype for x in xs))}", where,
+                              [Label(x.span, f"{fmt_shape(x.shape)} {x.dtype}") for x in xs
+                               if x.span.file == where.file])
+        return None
+
     def _residual_help(self, xs: list) -> str | None:
         """`a + b` with different channels: project the narrower side."""
         (a, b) = (x.shape for x in xs)

@@ -146,6 +146,18 @@ def fmt_shape(s: Shape | None) -> str:
     return "[" + ", ".join(fmt_dim(d) for d in s) + "]"
 
 
+# Element types a tensor can have, by PyTorch's names; float32 is the default
+# and what every layer takes unless its entry says otherwise (layers/base.py).
+DTYPES = ("float32", "int64", "int32", "bool")
+FLOAT = "float32"
+
+
+def fmt_type(s: Shape | None, dtype: str = FLOAT) -> str:
+    """A tensor's type as written in an input declaration: `[N, T] int64`;
+    float32 is left unsaid."""
+    return fmt_shape(s) if dtype == FLOAT else f"{fmt_shape(s)} {dtype}"
+
+
 def numel(dims) -> Dim:
     n = 1
     for d in dims:

@@ -10,11 +10,11 @@ from __future__ import annotations
 import re
 
 from . import ast
-from .diagnostics import CompileError, Label, Span, error
+from .diagnostics import CompileError, Label, Span, did_you_mean, error
 from .layers.base import Attrs
 from .scope import MAX_LOOP, WILDCARD, Env, TooDeep, _is_int, _targets
 from .shape_help import _too_big
-from .shapes import Sym, fmt_shape
+from .shapes import DTYPES, FLOAT, Sym, fmt_shape, fmt_type
 from .values import POISON, Tensor, show
 
 
@@ -148,15 +148,16 @@ class Statements:
             if shape is POISON:
                 env.vars[s.name] = POISON
                 return
+            dtype = self._dtype(s)
             big = _too_big(shape)
             if big:
                 raise error("E0119", f"input `{s.name}` is {big}", s.shape.span)
-            n = self.ir.add_node("Input", s.name, Attrs(kind="Input", name=s.name), [shape], s.span)
+            n = self.ir.add_node("Input", s.name, Attrs(kind="Input", name=s.name), [shape], s.span, (), [dtype])
             if s.name in self.used_names:
                 raise error("E0108", f"`{s.name}` is declared twice", s.span)
             self.used_names[s.name] = s.span
             self.ir.inputs.append(n)
-            env.vars[s.name] = Tensor(n, 0, shape, s.span)
+            env.vars[s.name] = Tensor(n, 0, shape, s.span, dtype)
             return
         if f.kind != "block":
             raise error("E0122", "`input` belongs in a model or a block", s.span)
@@ -165,8 +166,24 @@ class Statements:
         t = f.actuals[f.next_input]
         f.next_input += 1
         env.vars[s.name] = t
+        dtype = self._dtype(s)
         if s.shape is not None and isinstance(t, Tensor) and t.shape is not None:
             self._check_shape(t, self.eval_shape(s.shape, env), s.shape.span, s.name)
+        if s.dtype is not None and isinstance(t, Tensor) and t.dtype != dtype:
+            raise error("E0312", f"block input `{s.name}` is declared {dtype}, but it was given {t.dtype}",
+                        s.dtype_span, labels=[Label(t.span, fmt_type(t.shape, t.dtype))]
+                        if t.span.file == s.span.file else None)
+
+    def _dtype(self, s: ast.Input) -> str:
+        """The element type an input declares (float32 when it names none)."""
+        if s.dtype is None:
+            return FLOAT
+        if s.dtype not in DTYPES:
+            alt = did_you_mean(s.dtype, list(DTYPES))
+            raise error("E0101", f"unknown dtype `{s.dtype}`", s.dtype_span,
+                        help=f"did you mean `{alt}`?" if alt else
+                        "the dtypes are " + ", ".join(f"`{d}`" for d in DTYPES))
+        return s.dtype
 
     def _assert(self, s: ast.Assert, env: Env) -> None:
         try:

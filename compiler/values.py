@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .diagnostics import Span
-from .shapes import Sym, fmt_shape
+from .shapes import Sym, fmt_type
 
 
 @dataclass(eq=False)
@@ -22,6 +22,11 @@ class Tensor:
     port: int
     shape: tuple | None
     span: Span
+    dtype: str = "float32"   # the element type: one of shapes.DTYPES
+
+    def at(self, span: Span) -> "Tensor":
+        """The same tensor, as written at `span`."""
+        return Tensor(self.node, self.port, self.shape, span, self.dtype)
 
 
 class _Poison:
@@ -127,7 +132,7 @@ def show(v) -> str:
     if isinstance(v, tuple):
         return "(" + ", ".join(show(x) for x in v) + ("," if len(v) == 1 else "") + ")"
     if isinstance(v, Tensor):
-        return f"a tensor of shape {fmt_shape(v.shape)}"
+        return f"a tensor of shape {fmt_type(v.shape, v.dtype)}"
     if isinstance(v, (LayerKind, LayerVal)):
         return f"the layer `{v.name}`"
     if isinstance(v, Method):

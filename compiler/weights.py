@@ -23,6 +23,13 @@ def init_array(seed: int, name: str, w) -> np.ndarray:
     if w.init == "const":
         return np.full(w.shape, w.value, dtype=np.float32)
     rng = _stream(seed, name)
+    if w.init == "normal":
+        a = rng.standard_normal(w.size, dtype=np.float32).reshape(w.shape)
+        if w.std != 1.0:
+            a *= np.float32(w.std)
+        if w.zero_row is not None:
+            a[w.zero_row] = 0.0
+        return a
     if w.size <= _CHUNK:
         a = rng.random(w.size, dtype=np.float32)
         a *= np.float32(2 * w.bound)

@@ -67,6 +67,7 @@ class Model:
         self.source = source
         self.inputs = [_io(a) for a in session.get_inputs()]
         self.outputs = [_io(a) for a in session.get_outputs()]
+        self.input_high = _input_highs(session)
 
     @property
     def device(self) -> str:
@@ -110,7 +111,7 @@ class Model:
         for spec in self.inputs:
             a = np.asarray(given[spec.name])
             if a.dtype != spec.dtype:
-                a = a.astype(spec.dtype)
+                a = convert(spec, a)
             check_shape(spec, a.shape)
             out[spec.name] = np.ascontiguousarray(a)
         self._check_symbols(out)
@@ -142,7 +143,9 @@ class Model:
 
     def random_inputs(self, batch: int = 1, seed: int = 0, limit: int | None = None) -> dict:
         """Random data of the declared shapes (the first free dimension is
-        `batch`): standard normal floats, small non-negative integers.
+        `batch`): standard normal floats; integers in [0, high) where the
+        model says its ids index a table of `high` rows (an `Embedding`),
+        else in [0, 2); booleans all false (a mask that masks nothing).
         ValueError when they would need more than `limit` bytes (default:
         half this machine's memory)."""
         if batch < 1:
@@ -161,10 +164,46 @@ class Model:
             if np.issubdtype(spec.dtype, np.floating):
                 out[spec.name] = rng.standard_normal(shape, dtype=np.float32).astype(spec.dtype, copy=False)
             elif spec.dtype == np.bool_:
-                out[spec.name] = rng.random(shape) < 0.5
+                out[spec.name] = np.zeros(shape, dtype=np.bool_)
             else:
-                out[spec.name] = rng.integers(0, 10, shape).astype(spec.dtype)
+                out[spec.name] = rng.integers(0, self.input_high.get(spec.name, 2), shape).astype(spec.dtype)
         return out
+
+
+def _input_highs(session) -> dict:
+    """{integer input: high} from the model's `nnd.input_high` metadata."""
+    try:
+        text = session.get_modelmeta().custom_metadata_map.get("nnd.input_high", "")
+    except Exception:   # a session without metadata
+        return {}
+    out = {}
+    for item in text.split(","):
+        name, _, high = item.rpartition("=")
+        if name and high.isdigit() and int(high) > 0:
+            out[name] = int(high)
+    return out
+
+
+def convert(spec: IO, a: np.ndarray) -> np.ndarray:
+    """`a` as the input's dtype, when no value changes: a float or integer
+    array for an integer input only if every value is a whole number in the
+    type's range, for a bool input only 0s and 1s. ValueError otherwise."""
+    want = np.dtype(spec.dtype)
+    if want.kind == "f" or a.dtype == np.bool_ or a.size == 0:
+        return a.astype(want)
+    if a.dtype.kind not in "biuf":
+        raise ValueError(f"input `{spec.name}` is {want}; got an array of {a.dtype}")
+    if want == np.bool_:
+        if not np.isin(a, (0, 1)).all():
+            raise ValueError(f"input `{spec.name}` is bool; got {a.dtype} values other than 0 and 1")
+        return a.astype(want)
+    info = np.iinfo(want)
+    if a.dtype.kind == "f" and not (np.isfinite(a).all() and (a == np.round(a)).all()):
+        raise ValueError(f"input `{spec.name}` is {want}; got {a.dtype} values that are not whole numbers")
+    if a.min() < info.min or a.max() > info.max:
+        raise ValueError(f"input `{spec.name}` is {want}; got values outside its range "
+                         f"({a.min()} .. {a.max()})")
+    return a.astype(want)
 
 
 def check_shape(spec: IO, shape: tuple) -> None:

@@ -76,17 +76,19 @@ def compile_with_torch_weights(source: str, model_name: str | None, torch_module
 
 
 def assert_matches_torch(source: str, model_name: str | None, torch_module, input_shapes: list,
-                         tmp_path, params: dict | None = None, tol: float = 1e-4, seed: int = 0) -> list[float]:
+                         tmp_path, params: dict | None = None, tol: float = 1e-4, seed: int = 0,
+                         input_dtypes: list | None = None, high: int = 2) -> list[float]:
     """Compile `source`'s model with `torch_module`'s random weights and check
     every output against torch on random inputs of `input_shapes` (declared
-    order). Returns the max relative error of each output."""
+    order; `input_dtypes` for integer inputs, drawn in [0, high), and bool
+    ones). Returns the max relative error of each output."""
     torch = pytest.importorskip("torch", reason=TORCH_REASON)
-    from helpers import run_onnx
+    from helpers import random_inputs, run_onnx
     model = compile_with_torch_weights(source, model_name, torch_module, tmp_path, params=params, seed=seed)
     names = [i.name for i in model.graph.input]
     assert len(names) == len(input_shapes), f"model inputs {names}, given {len(input_shapes)} shapes"
     rng = np.random.default_rng(seed)
-    xs = [rng.standard_normal(s).astype(np.float32) for s in input_shapes]
+    xs = random_inputs(input_shapes, rng, input_dtypes, high)
     got = run_onnx(model, dict(zip(names, xs)))
     with torch.no_grad():
         want = torch_module(*[torch.from_numpy(x) for x in xs])

@@ -30,9 +30,19 @@ class MultiheadAttention(Layer):
     uniform projections, zero biases). `causal = true` masks each query
     position from the keys after it (PyTorch's
     `attn_mask=torch.triu(full((L, S), -inf), 1)`); the mask is made in the
-    graph from the runtime sizes, so it follows a symbolic L. Key-padding and
-    attention-mask inputs need boolean tensors, which the language does not
-    have yet; they will be further inputs after q, k, v. `dropout` (on the
+    graph from the runtime sizes, so it follows a symbolic L.
+
+    Masks are further inputs, after the query (or query, key, value), named
+    by arguments: `key_padding_mask = true` takes a `[N, S]` mask (batch
+    first or not, as PyTorch), then `attn_mask = true` an `[L, S]` mask:
+    `(q, k, v, pad) -> MultiheadAttention(E, h, key_padding_mask = true)`,
+    `(x, pad, m) -> MultiheadAttention(E, h, key_padding_mask = true,
+    attn_mask = true)`. A bool mask is true where attention is not allowed
+    (PyTorch's meaning); a float32 mask is added to the scores. Both add to
+    `causal`. A query whose keys are all masked gets zero weights (its
+    output is the output projection's bias), as PyTorch's math path gives;
+    PyTorch gives NaN there with `need_weights=True` and on its fast path
+    (batch-first self-attention at inference). `dropout` (on the
     attention weights in training) is the identity here; `add_bias_kv` and
     `add_zero_attn` are not supported.
 
@@ -58,9 +68,12 @@ class MultiheadAttention(Layer):
               P("vdim", "any", None, doc="the value's last dimension (default `embed_dim`)"),
               P("batch_first", "bool", False, doc="inputs and output are [N, L, E] instead of [L, N, E]"),
               P("causal", "bool", False, doc="query position i attends to key positions <= i only"),
-              P("need_weights", "bool", False, doc="a second output: the weights averaged over the heads"))
+              P("need_weights", "bool", False, doc="a second output: the weights averaged over the heads"),
+              P("key_padding_mask", "bool", False, doc="an input after q, k, v: [N, S], bool or float32"),
+              P("attn_mask", "bool", False, doc="an input after that: [L, S], bool or float32"))
     n_inputs = None
-    inputs_doc = "Takes one tensor (self-attention) or three (query, key, value)."
+    inputs_doc = ("Takes one tensor (self-attention) or three (query, key, value), then the masks its "
+                  "arguments name: `key_padding_mask` [N, S], `attn_mask` [L, S] (bool or float32).")
     cases = [Case("MultiheadAttention(8, 2)", [[5, 3, 8]]),
              Case("MultiheadAttention(8, 4, batch_first = true)", [[3, 5, 8]]),
              Case("MultiheadAttention(6, 3, causal = true)", [[7, 2, 6]]),
@@ -68,7 +81,24 @@ class MultiheadAttention(Layer):
              Case("MultiheadAttention(8, 2, bias = false)", [[4, 2, 8], [6, 2, 8], [6, 2, 8]]),
              Case("MultiheadAttention(6, 2, kdim = 4, vdim = 5, batch_first = true)",
                   [[2, 3, 6], [2, 7, 4], [2, 7, 5]]),
-             Case("MultiheadAttention(4, 1, causal = true, need_weights = true)", [[5, 2, 4], [3, 2, 4], [3, 2, 4]])]
+             Case("MultiheadAttention(4, 1, causal = true, need_weights = true)", [[5, 2, 4], [3, 2, 4], [3, 2, 4]]),
+             Case("MultiheadAttention(8, 2, key_padding_mask = true)", [[5, 3, 8], [3, 5]],
+                  dtypes=["float32", "bool"]),
+             Case("MultiheadAttention(8, 2, batch_first = true, key_padding_mask = true, need_weights = true)",
+                  [[3, 4, 8], [3, 6, 8], [3, 6, 8], [3, 6]], dtypes=["float32"] * 3 + ["bool"]),
+             Case("MultiheadAttention(6, 3, attn_mask = true)", [[4, 2, 6], [4, 4]], dtypes=["float32", "bool"]),
+             Case("MultiheadAttention(6, 2, batch_first = true, attn_mask = true, need_weights = true)",
+                  [[2, 4, 6], [4, 4]]),
+             Case("MultiheadAttention(8, 2, batch_first = true, causal = true, key_padding_mask = true, "
+                  "attn_mask = true)", [[2, 5, 8], [2, 5], [5, 5]], dtypes=["float32", "float32", "bool"])]
+
+    def _masks(self, a) -> int:
+        return int(a.key_padding_mask) + int(a.attn_mask)
+
+    def input_dtypes(self, a, n):
+        if n - self._masks(a) not in (1, 3):
+            return [("float32", "bool")] * n   # the count is wrong: infer says so
+        return [("float32",)] * (n - self._masks(a)) + [("bool", "float32")] * self._masks(a)
 
     def n_outputs(self, a):
         return 2 if a.get("need_weights") is True else 1
@@ -92,10 +122,15 @@ class MultiheadAttention(Layer):
 
     def infer(self, a, ins):
         self.validate(a)
-        if len(ins) not in (1, 3):
+        m = self._masks(a)
+        if len(ins) - m not in (1, 3):
+            masks = f" and {m} mask{'s' * (m > 1)}" if m else ""
             raise ShapeError("E0115", f"`MultiheadAttention` takes one tensor (self-attention) or three "
-                             f"(query, key, value); got {len(ins)}")
-        q, k, v = ins if len(ins) == 3 else ins * 3
+                             f"(query, key, value){masks}; got {len(ins)}",
+                             help="masks after them are named by arguments: `key_padding_mask = true` "
+                                  "([N, S]), `attn_mask = true` ([L, S])")
+        qkv, masks = ins[:len(ins) - m], ins[len(ins) - m:]
+        q, k, v = qkv if len(qkv) == 3 else qkv * 3
         e = a.embed_dim
         a.kd = e if a.kdim is None else a.kdim
         a.vd = e if a.vdim is None else a.vdim
@@ -117,6 +152,11 @@ class MultiheadAttention(Layer):
         if k[seq] != v[seq]:
             raise ShapeError("E0311", f"the key and the value have different lengths: {k[seq]} and {v[seq]}",
                              dim=seq)
+        wanted = ([("key_padding_mask", (q[batch], k[seq]), "[N, S]")] if a.key_padding_mask else []) + \
+            ([("attn_mask", (q[seq], k[seq]), "[L, S]")] if a.attn_mask else [])
+        for (what, want, layout), got in zip(wanted, masks):
+            if tuple(got) != want:
+                raise ShapeError("E0311", f"`{what}` must be {layout} = {fmt_shape(want)}, got {fmt_shape(got)}")
         w = a.weights
         if a.kd == e and a.vd == e:
             w["in_proj_weight"] = Weight((3 * e, e), bound=math.sqrt(6.0 / (4 * e)))   # xavier_uniform
@@ -137,8 +177,9 @@ class MultiheadAttention(Layer):
         E, heads = a.embed_dim, a.num_heads
         hd = E // heads
         bf = (lambda t: t) if a.batch_first else (lambda t: e.op("Transpose", [t], perm=[1, 0, 2]))
+        n_qkv = len(ins) - self._masks(a)
         q = bf(ins[0])
-        k, v = (q, q) if len(ins) == 1 else (bf(ins[1]), bf(ins[2]))   # all [N, seq, features]
+        k, v = (q, q) if n_qkv == 1 else (bf(ins[1]), bf(ins[2]))   # all [N, seq, features]
         if "in_proj_weight" in a.weights:
             ws = e.op("Split", [e.weight("in_proj_weight"), e.const([E, E, E])], n_out=3, axis=0)
         else:
@@ -162,7 +203,18 @@ class MultiheadAttention(Layer):
             full = e.op("Expand", [e.const(float("-inf"), dtype="float32", hint="neg_inf"), sizes])
             mask = e.op("Trilu", [full, e.const(1)], upper=1)   # -inf above the diagonal, 0 elsewhere
             scores = e.op("Add", [scores, mask])
+        dtypes = a.get("in_dtypes") or ["float32"] * len(ins)
+        for i, (name, axes) in zip(range(n_qkv, len(ins)), self._mask_axes(a)):
+            mask = ins[i]
+            if dtypes[i] == "bool":   # true: not allowed, as -inf added to the score
+                mask = e.op("Where", [mask, e.const(float("-inf"), dtype="float32", hint="neg_inf"),
+                                      e.const(0.0, dtype="float32", hint="zero")])
+            if axes:   # [N, S] -> [N, 1, 1, S]; an [L, S] mask broadcasts as it is
+                mask = e.op("Unsqueeze", [mask, e.const(axes)])
+            scores = e.op("Add", [scores, mask])
         probs = e.op("Softmax", [scores], axis=-1)
+        if len(ins) > n_qkv:   # a query with every key masked: 0, not the NaN of a softmax over -inf
+            probs = e.op("Where", [e.op("IsNaN", [probs]), e.const(0.0, dtype="float32", hint="zero"), probs])
         ctx = e.op("Transpose", [e.op("MatMul", [probs, vh])], perm=[0, 2, 1, 3])
         ctx = e.op("Reshape", [ctx, e.const([0, 0, E])])
         out = project(ctx, e.weight("out_proj.weight"), e.weight("out_proj.bias") if a.bias else None)
@@ -171,6 +223,10 @@ class MultiheadAttention(Layer):
             outs.append(e.op("ReduceMean", [probs, e.const([1])], keepdims=0))
         return outs
 
+    def _mask_axes(self, a):
+        return ([("key_padding_mask", [1, 2])] if a.key_padding_mask else []) + \
+            ([("attn_mask", [])] if a.attn_mask else [])
+
     def reference(self, a):
         import torch
 
@@ -178,11 +234,21 @@ class MultiheadAttention(Layer):
             m = torch.nn.MultiheadAttention(a.embed_dim, a.num_heads, dropout=a.dropout, bias=a.bias,
                                             kdim=a.kdim, vdim=a.vdim, batch_first=a.batch_first).eval()
             m.load_state_dict(params, strict=True)
-            q, k, v = xs if len(xs) == 3 else xs * 3
-            mask = None
+            n = len(xs) - self._masks(a)
+            q, k, v = xs[:n] if n == 3 else xs[:1] * 3
+            masks = list(xs[n:])
+            pad = masks.pop(0) if a.key_padding_mask else None
+            mask = masks.pop(0) if a.attn_mask else None
             if a.causal:
                 seq = 1 if a.batch_first else 0
-                mask = torch.triu(torch.full((q.shape[seq], k.shape[seq]), float("-inf")), diagonal=1)
-            out, w = m(q, k, v, need_weights=a.need_weights, attn_mask=mask)
+                causal = torch.triu(torch.full((q.shape[seq], k.shape[seq]), float("-inf")), diagonal=1)
+                if mask is not None and mask.dtype == torch.bool:
+                    mask = torch.zeros(mask.shape).masked_fill(mask, float("-inf"))
+                mask = causal if mask is None else mask + causal
+            out, w = m(q, k, v, need_weights=a.need_weights, attn_mask=mask, key_padding_mask=pad)
+            if w is not None:   # a fully masked query: NaN in torch's need_weights path, zeros here
+                bias = m.out_proj.bias if m.out_proj.bias is not None else torch.zeros(())
+                w = torch.nan_to_num(w, nan=0.0)
+                out = torch.where(torch.isnan(out), bias.expand_as(out), out)
             return [out] + ([w] if a.need_weights else [])
         return run

@@ -10,6 +10,10 @@ A layer entry holds everything about it in one place:
     arguments, records the weights it needs in `a.weights`, returns the
     output shapes (raise `ShapeError` for a located diagnostic);
   * `lower(e, a, ins)`: the ONNX nodes that compute it;
+  * `dtypes` (the element types its inputs may have: float32 unless it
+    says more; `input_dtypes` when they differ per input), `same_dtypes`
+    (several inputs of one dtype: merge layers) and `out_dtype(a, dtypes)`
+    (float32 unless it says otherwise);
   * `cases` and `reference(a)`: the settings the reference tests run, and the
     PyTorch module or function that computes the same thing (torch is
     imported only inside `reference`, which only tests call).
@@ -40,10 +44,12 @@ class Weight:
     """A parameter tensor and how it is initialized (PyTorch's defaults)."""
 
     shape: tuple
-    init: str = "uniform"     # 'uniform' (in [-bound, bound]), 'const'
+    init: str = "uniform"     # 'uniform' (in [-bound, bound]), 'const', 'normal' (mean 0, `std`)
     bound: float = 0.0
     value: float = 0.0
     buffer: bool = False      # a running statistic, not a trained parameter
+    std: float = 1.0
+    zero_row: int | None = None   # a row set to zero after drawing (Embedding's padding_idx)
 
     @property
     def size(self) -> int:
@@ -63,7 +69,9 @@ class Case:
     expr: str
     inputs: list  # list of shapes (lists of ints), one per input
     tol: float = 1e-5
-    offset: float = 0.0
+    offset: float = 0.0          # added to the float inputs (numerics far from zero)
+    dtypes: list | None = None   # one per input (float32 when None): integers drawn in [0, high)
+    high: int = 2
 
 
 class ShapeError(Exception):
@@ -102,6 +110,21 @@ class Layer:
     function: bool = False
     doc: str = ""
     cases: list[Case] = []
+    dtypes: tuple[str, ...] = ("float32",)   # what its inputs may be
+    same_dtypes: bool = False                # several inputs must have one dtype
+
+    def input_dtypes(self, a: Attrs, n: int) -> list[tuple[str, ...]]:
+        """The dtypes each of its `n` inputs may have."""
+        return [self.dtypes] * n
+
+    def out_dtype(self, a: Attrs, dtypes: list[str]) -> str:
+        """The dtype of its outputs, given its inputs'."""
+        return "float32"
+
+    def input_high(self, a: Attrs, i: int) -> int | None:
+        """For an integer input i: the values are in [0, high) (ids into a
+        table); what `nndc run` draws for random inputs. None: unknown."""
+        return None
 
     def n_outputs(self, a: Attrs) -> int:
         return 1

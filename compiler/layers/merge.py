@@ -13,6 +13,8 @@ class Elementwise(Layer):
 
     names = {"Add": "Add", "Sub": "Sub", "Mul": "Mul"}
     n_inputs = None
+    dtypes = ("float32", "int64", "int32")   # onnxruntime's CPU kernels; no bool arithmetic
+    same_dtypes = True
     cases = [Case("Add", [[2, 3, 4, 4], [2, 3, 4, 4]]), Case("Sub", [[2, 3], [2, 3]]),
              Case("Mul", [[2, 3, 4, 4], [2, 3, 1, 1]]), Case("Add", [[2, 3], [2, 3], [2, 3]])]
 
@@ -32,6 +34,9 @@ class Elementwise(Layer):
                                  f"{fmt_shape(other)}", help=help)
             out = b
         return [out]
+
+    def out_dtype(self, a, dtypes):
+        return dtypes[0]
 
     def lower(self, e, a, ins):
         y = ins[0]
@@ -53,6 +58,11 @@ class Concat(Layer):
     names = {"Concat": None}
     params = (P("axis", "int", 1),)
     n_inputs = None
+    dtypes = ("float32", "int64", "int32", "bool")
+    same_dtypes = True
+
+    def out_dtype(self, a, dtypes):
+        return dtypes[0]
     cases = [Case("Concat", [[2, 3, 4, 4], [2, 5, 4, 4]]), Case("Concat(axis = -1)", [[2, 3], [2, 4], [2, 1]])]
 
     def infer(self, a, ins):

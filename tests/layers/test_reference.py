@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from helpers import layer_program, rel_err, run_onnx
+from helpers import layer_program, random_inputs, rel_err, run_onnx
 from nnd.layers import load_all
 from nnd.layers.base import Layer
 
@@ -40,22 +40,23 @@ def test_layer_matches_torch(spec: Layer, case):
     from nnd.lower import lower
 
     n_out = spec.n_outputs(_probe_attrs(spec, case))
-    text = layer_program(case.expr, case.inputs, n_out)
+    text = layer_program(case.expr, case.inputs, n_out, case.dtypes)
     ir, _ = build(text=text, seed=3, optimize=False)
     node = next(d for _, d in ir.g.nodes(data=True) if d["name"] == "layer")
     model = lower(ir)
     onnx.checker.check_model(model, full_check=True)
 
     rng = np.random.default_rng(0)
-    feeds = {f"x{i}": (rng.standard_normal(s) + case.offset).astype(np.float32) for i, s in enumerate(case.inputs)}
+    feeds = {f"x{i}": x + np.float32(case.offset) if x.dtype == np.float32 else x
+             for i, x in enumerate(random_inputs(case.inputs, rng, case.dtypes, case.high))}
     got = run_onnx(model, feeds)
 
     # Far from zero, float32 PyTorch is itself inexact: the reference is float64.
     dtype = torch.float64 if case.offset else torch.float32
     params = {k: torch.from_numpy(np.array(v)).to(dtype) for k, v in node.get("arrays", {}).items()}
     with torch.no_grad():
-        want = spec.reference(node["attrs"])([torch.from_numpy(feeds[f"x{i}"]).to(dtype)
-                                              for i in range(len(case.inputs))], params)
+        xs = [torch.from_numpy(feeds[f"x{i}"]) for i in range(len(case.inputs))]
+        want = spec.reference(node["attrs"])([x.to(dtype) if x.is_floating_point() else x for x in xs], params)
     assert len(got) == len(want)
     for g, w, s in zip(got, want, node["shapes"]):
         assert tuple(g.shape) == tuple(s), f"ran to {g.shape}, inferred {s}"
@@ -70,7 +71,7 @@ def test_layer_matches_torch(spec: Layer, case):
 def _probe_attrs(spec, case):
     """The arguments of a case, for layers whose output count depends on them."""
     from nnd.api import check
-    res = check(text=layer_program(case.expr, case.inputs, 1))
+    res = check(text=layer_program(case.expr, case.inputs, 1, case.dtypes))
     for _, d in (res.ir.g.nodes(data=True) if res.ir is not None else []):
         if d["name"] == "layer":
             return d["attrs"]
