@@ -95,6 +95,20 @@ class Named:
 
 
 @dataclass(eq=False)
+class Shared:
+    """`shared F as name`: one instance of F; every use after the first reads
+    the first use's weights (application.py)."""
+
+    item: Any
+    name: str                  # the instance's full name: where its weights live
+    span: Span
+    uses: int = 0
+    weights: dict = field(default_factory=dict)   # initializer name -> shape, from the first use
+    first: Span | None = None  # where the first use was
+    broken: bool = False       # the first use failed: later ones are not compared with it
+
+
+@dataclass(eq=False)
 class Builtin:
     """A function evaluated at elaboration time, e.g. `concat`, `len`."""
 
@@ -102,7 +116,7 @@ class Builtin:
     fn: Any
 
 
-CALLABLE_LAYERS = (LayerKind, LayerVal, BlockVal, Chain, Repeat, Named)
+CALLABLE_LAYERS = (LayerKind, LayerVal, BlockVal, Chain, Repeat, Named, Shared)
 
 
 def show(v) -> str:
@@ -123,6 +137,8 @@ def show(v) -> str:
         return f"the layer `{v.name}`"
     if isinstance(v, BlockVal):
         return f"the block `{v.defn.name}`"
+    if isinstance(v, Shared):
+        return f"the shared instance `{v.name}`"
     if isinstance(v, (Chain, Repeat, Named)):
         return "a chain of layers"
     if v is None:
