@@ -16,9 +16,11 @@ from . import ast
 from .diagnostics import CompileError, Diagnostic, Span, did_you_mean, error
 from .layers import REGISTRY
 from .layers.base import ArgTypeError, Attrs, REQUIRED, ShapeError, coerce
+from .ir import weight_name
 from .scope import MAX_DEPTH, MAX_NODES, Abort, Definition, Env, Frame, NameScope
-from .values import (CALLABLE_LAYERS, POISON, BlockVal, Builtin, Chain, LayerKind, LayerVal, Named, Repeat, Tensor,
-                     show)
+from .shapes import fmt_shape
+from .values import (CALLABLE_LAYERS, POISON, BlockVal, Builtin, Chain, LayerKind, LayerVal, Named, Repeat, Shared,
+                     Tensor, show)
 
 
 class Application:
@@ -180,7 +182,13 @@ class Application:
         if any(x is POISON for x in xs):
             return [POISON]
         if isinstance(f, Named):
+            if isinstance(f.item, Shared):
+                raise error("E0122", f"{show(f.item)} is named where it is made; one use cannot rename it",
+                            f.span, help=f"remove `as {f.name}`: every use of it keeps its weights "
+                            f"under `{f.item.name}`")
             return self.apply(f.item, xs, names, f.span, f.name)
+        if isinstance(f, Shared):
+            return self._apply_shared(f, xs, span)
         if isinstance(f, LayerKind):
             f = self.make_layer(f.name, [], {}, span)
         if isinstance(f, Definition):
@@ -248,6 +256,72 @@ class Application:
         n = self.ir.add_node(lv.name, name, a, shapes, lv.span, [(x.node, x.port) for x in xs],
                              [dtype] * len(shapes))
         return [Tensor(n, i, s, lv.span, dtype) for i, s in enumerate(shapes)]
+
+    # ------------------------------------------------------------ shared instances
+    def _e_Shared(self, n, env, sym):
+        """`shared F as name`: the instance's name is taken here, in the
+        scope that makes it, as a layer's is (its weights live there)."""
+        v = self.eval(n.expr, env)
+        if v is POISON:
+            return v
+        if isinstance(v, Definition):
+            v = BlockVal(v.defn, v.module, self._bind_params(v.defn, [], {}, n.expr.span, env), n.expr.span)
+        elif isinstance(v, LayerKind):
+            v = self.make_layer(v.name, [], {}, n.expr.span)
+        if isinstance(v, Shared):
+            raise error("E0126", f"{show(v)} is shared already", n.expr.span,
+                        help=f"use `{v.name}` itself: all its uses share its weights")
+        if not isinstance(v, CALLABLE_LAYERS):
+            hint = ("a tensor is one value already; `shared` gives a layer's several uses one set of weights"
+                    if isinstance(v, Tensor) else "write `shared Conv2d(64, 3)`, `shared (A -> B)` or "
+                    "`shared MyBlock(...)`")
+            raise error("E0126", f"`shared` needs a layer, a chain or a block; got {show(v)}", n.expr.span,
+                        help=hint)
+        explicit = self._layer_name(n.name, env) if n.name is not None else None
+        base = _snake(v.defn.name) if isinstance(v, BlockVal) else v.name.lower() if isinstance(v, LayerVal) \
+            else "chain"
+        full = self.frame.names.name(explicit, base, n.name.span if n.name is not None else n.span)
+        return Shared(v, full, n.span)
+
+    def _apply_shared(self, sh: Shared, xs: list, span: Span) -> list:
+        """Apply a shared instance. Its first use is named as `x -> F as
+        name` would be; the k-th (k >= 2) under `name@k`, with every weight
+        named as the first use's corresponding one, so all uses read one
+        initializer. Each use must give every weight the same shape."""
+        sh.uses += 1
+        if sh.uses == 1:
+            prefix, sh.first = sh.name, span
+            self.used_names.pop(sh.name, None)   # reserved where it was made, for its first use
+        else:
+            prefix = f"{sh.name}@{sh.uses}"
+        start, reported = self.ir._next, len(self.diags)
+        out = self.apply(sh.item, xs, NameScope(self, ""), span, prefix)
+        failed = len(self.diags) > reported or any(x is POISON for x in out)
+        weights = {}
+        for nid in range(start, self.ir._next):
+            d = self.ir.node(nid)
+            if d["name"] != prefix and not d["name"].startswith(prefix + "."):
+                continue   # made by another shared instance used inside this one: named by it
+            for pname, w in d["attrs"]["weights"].items():
+                full = sh.name + weight_name(d, pname, w)[len(prefix):]
+                weights[full] = w.shape
+                w.name, w.shared = full, True
+        if sh.uses == 1:
+            sh.weights, sh.broken = weights, failed
+            return out
+        if failed or sh.broken or weights == sh.weights:
+            return out
+        from .diagnostics import Label
+        diff = next(k for k in list(sh.weights) + list(weights) if sh.weights.get(k) != weights.get(k))
+        a, b = sh.weights.get(diff), weights.get(diff)
+        what = (f"gives its weight `{diff}` the shape {fmt_shape(b)}, where its first use gave {fmt_shape(a)}"
+                if a is not None and b is not None else
+                f"{'has no' if b is None else 'makes a'} weight `{diff}`, which its first use "
+                f"{'made' if b is None else 'did not'}")
+        raise error("E0128", f"this use of {show(sh)} {what}", span,
+                    labels=[Label(sh.first, "first used here")] if sh.first.file == span.file else None,
+                    help="the uses of a shared instance share one set of weights, so each must give them "
+                         "the same shapes: feed it tensors of the same channels and features")
 
     def instantiate(self, bv: BlockVal, xs: list, names: NameScope, explicit, span: Span) -> list:
         defn = bv.defn

@@ -111,6 +111,14 @@ class Stage(Node):
 
 
 @dataclass
+class Shared(Node):
+    """`shared F as name`: one instance of F, its weights shared by every use."""
+
+    expr: Node
+    name: LayerName | None
+
+
+@dataclass
 class Pipe(Node):
     source: Node
     stages: list[Stage]
@@ -149,6 +157,16 @@ class Assert(Node):
 class Let(Node):
     name: str
     value: Node
+
+
+@dataclass
+class ParamDecl(Node):
+    """`param name: [shape] = initializer`: a learned tensor."""
+
+    name: str
+    shape: ListExpr
+    init: Node
+    name_span: Span
 
 
 @dataclass

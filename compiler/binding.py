@@ -229,13 +229,9 @@ def _load_onnx(path: str) -> tuple[dict, list]:
 
 
 def parameters(ir: IR) -> dict:
-    """Full parameter name -> (node, weight name, Weight), in model order."""
-    out = {}
-    for n in ir.order():
-        d = ir.node(n)
-        for pname, w in (d["attrs"].get("weights") or {}).items():
-            out[f"{d['name']}.{pname}"] = (n, pname, w)
-    return out
+    """Full parameter name -> (node, weight name, Weight), in model order;
+    a weight that nodes share (`shared`) once, at its first use."""
+    return ir.parameters()
 
 
 def _fits(want: tuple, given: tuple, lenient: bool) -> bool:
@@ -291,11 +287,10 @@ def bind(ir: IR, path: str, partial: bool = False, allow_nonfinite: bool = False
         raise WeightError("\n".join([f"no tensor in `{path}` matches a parameter of model `{ir.name}`"]
                                     + _problem_lines(rep, guess=not hint)
                                     + ([f"  = note: {hint}"] if hint else [])))
-    for name in params:   # bind in model order: deterministic
-        if name in chosen:
-            n, pname, _ = params[name]
+    for name, n, pname, _ in ir.weights():   # bind in model order: deterministic
+        if name in chosen:   # every use of a shared weight gets the one array
             ir.node(n).setdefault("arrays", {})[pname] = chosen[name]
-            rep.bound.append(name)
+    rep.bound = [name for name in params if name in chosen]
     return rep
 
 
@@ -398,8 +393,7 @@ def frozen_initializers(ir: IR, patterns, strict: bool = False) -> list[str]:
     params = parameters(ir)
     hit = set()
     for pat in patterns:
-        found = {full for full, (n, _, _) in params.items()
-                 if _matches(ir.node(n)["name"], full, pat)}
+        found = {full for full, (_, pname, _) in params.items() if _matches(_owner(full, pname), full, pat)}
         if not found and strict:
             paths = {full.rsplit(".", 1)[0] for full in params}
             paths |= {p.rsplit(".", k)[0] for p in paths for k in range(1, p.count(".") + 1)}
@@ -408,6 +402,13 @@ def frozen_initializers(ir: IR, patterns, strict: bool = False) -> list[str]:
                               + (f"; did you mean `{alt}`?" if alt else ""))
         hit |= found
     return [full for full in params if full in hit]
+
+
+def _owner(full: str, pname: str) -> str:
+    """The layer path a parameter belongs to: its name without the weight's
+    (`tower.conv1` for `tower.conv1.weight`, whichever use of a shared
+    instance holds it); a `param` is its own path."""
+    return full[:-len(pname) - 1] if full.endswith("." + pname) else full
 
 
 def _matches(layer: str, full: str, pat: str) -> bool:

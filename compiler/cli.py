@@ -297,21 +297,26 @@ def cmd_summary(args) -> int:
         emit(res.diagnostics, res.sources, args.format)
         return 2 if _io_error(res) else 1
     ir = res.ir
+    from .ir import weight_name
     rows = []
     total = buffers = 0
+    seen: set = set()   # a shared instance's weights count at its first use only
     for n in ir.order():
         d = ir.node(n)
-        ws = d["attrs"].get("weights") or {}
-        count = sum(w.size for w in ws.values() if not w.buffer)
-        buffers += sum(w.size for w in ws.values() if w.buffer)
+        ws = {weight_name(d, p, w): w for p, w in (d["attrs"].get("weights") or {}).items()}
+        own = {k: w for k, w in ws.items() if k not in seen}
+        seen.update(ws)
+        count = sum(w.size for w in own.values() if not w.buffer)
+        buffers += sum(w.size for w in own.values() if w.buffer)
         total += count
+        shown = "shared" if ws and not own else f"{count:,}"
         rows.append((d["name"], d["kind"], ", ".join(fmt_type(s, ir.dtype_of(n, i)) for i, s in enumerate(d["shapes"])),
-                     count))
+                     shown))
     widths = [max(len(r[i]) for r in rows + [("name", "kind", "output shape")]) for i in range(3)]
     print(f"{'name':{widths[0]}}  {'kind':{widths[1]}}  {'output shape':{widths[2]}}  {'params':>12}")
     print("-" * (sum(widths) + 18))
     for name, kind, shape, count in rows:
-        print(f"{name:{widths[0]}}  {kind:{widths[1]}}  {shape:{widths[2]}}  {count:>12,}")
+        print(f"{name:{widths[0]}}  {kind:{widths[1]}}  {shape:{widths[2]}}  {count:>12}")
     print("-" * (sum(widths) + 18))
     print(f"model {ir.name}: {ir.layer_count()} layers, {total:,} parameters"
           + (f" (+ {buffers:,} buffer values)" if buffers else ""))

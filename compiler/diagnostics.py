@@ -45,6 +45,11 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "E0121": (ERROR, "invalid input or output declaration"),
     "E0122": (ERROR, "not allowed here"),
     "E0123": (ERROR, "number out of range"),
+    "E0124": (ERROR, "unknown initializer"),
+    "E0125": (ERROR, "learned tensor with a symbolic size"),
+    "E0126": (ERROR, "`shared` of something that is not a layer"),
+    "E0127": (ERROR, "learned tensor's name already used"),
+    "E0128": (ERROR, "shared instance used with other weight shapes"),
     # E03xx: shapes
     "E0301": (ERROR, "shapes do not match"),
     "E0302": (ERROR, "concatenated shapes do not match"),

@@ -13,7 +13,8 @@ independent error.
 
 The Elaborator is one class made of mixins, a module each: statements.py
 runs statements, expressions.py evaluates expressions and the built-in
-functions, application.py applies layers and blocks and names them, and
+functions, application.py applies layers and blocks (and `shared` instances)
+and names them, learned.py makes the learned tensors of `param`, and
 shape_help.py words the help of errors; scope.py holds what they share
 (limits, Env, Frame, NameScope). This module has its entry points:
 `prepare`, `elaborate`, `models_of`.
@@ -26,6 +27,7 @@ from .application import Application
 from .diagnostics import CompileError, Diagnostic, Label, Span, did_you_mean
 from .expressions import Expressions
 from .ir import IR, GraphOutput
+from .learned import Learned
 from .layers import REGISTRY, load_all
 from .loader import Module
 from .scope import MAX_STEPS, Abort, Definition, Env, Frame, ModelInstance, NameScope, TooDeep, too_deep
@@ -34,7 +36,7 @@ from .statements import Statements
 from .values import POISON, Tensor
 
 
-class Elaborator(Statements, Expressions, Application, ShapeHelp):
+class Elaborator(Statements, Expressions, Application, Learned, ShapeHelp):
     """Evaluates a program's models into IRs."""
 
     def __init__(self, diags: list[Diagnostic], sources=None):

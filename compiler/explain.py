@@ -63,8 +63,8 @@ def describe(ir, node: int, snippet=None, home: str | None = None) -> str:
     (the line, and the file too when it is not `home`)."""
     d = ir.node(node)
     span: Span | None = d.get("span")
-    if d["kind"] == "Input":
-        what = f"input `{d['name']}`"
+    if d["kind"] in ("Input", "Param"):
+        what = f"{d['kind'].lower()} `{d['name']}`"
     else:
         text = snippet(span) if snippet is not None and span is not None else None
         what = f"`{text}`" if text else f"`{d['name']}` ({d['kind']})"

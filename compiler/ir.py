@@ -2,7 +2,8 @@
 
 Node data:
   kind     the layer name as written (`Conv2d`, `Add`, `Input`, ...), or
-           `Constant` (made by passes: no inputs, `arrays['value']`)
+           `Constant` (made by passes: no inputs, `arrays['value']`), or
+           `Param` (a `param`: no inputs, one weight named by the node)
   name     hierarchical instance name (`layer1.0.conv1`), unique
   attrs    the layer's Attrs (arguments plus what shape inference added,
            including `weights`: parameter name -> Weight)
@@ -37,6 +38,13 @@ class GraphOutput:
     port: int
     span: object
     training_only: bool = False
+
+
+def weight_name(d: dict, pname: str, w) -> str:
+    """The initializer name of node data `d`'s weight `pname`: its own name
+    when it has one (a `param`; a shared instance's later uses name the
+    first use's), else `<node name>.<weight name>`."""
+    return w.name or f"{d['name']}.{pname}"
 
 
 class IR:
@@ -159,5 +167,23 @@ class IR:
         dts = self.node(n).get("dtypes") or ()
         return dts[port] if port < len(dts) else "float32"
 
+    def weights(self) -> list:
+        """(initializer name, node, weight name, Weight) of every weight of
+        every node, in model order; a shared weight appears once per use."""
+        out = []
+        for n in self.order():
+            d = self.node(n)
+            for pname, w in (d["attrs"].get("weights") or {}).items():
+                out.append((weight_name(d, pname, w), n, pname, w))
+        return out
+
+    def parameters(self) -> dict:
+        """Initializer name -> (node, weight name, Weight) of its first use:
+        each parameter once, however many nodes share it."""
+        out: dict = {}
+        for full, n, pname, w in self.weights():
+            out.setdefault(full, (n, pname, w))
+        return out
+
     def layer_count(self) -> int:
-        return sum(1 for _, d in self.nodes() if d["kind"] != "Input")
+        return sum(1 for _, d in self.nodes() if d["kind"] not in ("Input", "Param"))

@@ -35,6 +35,8 @@ class Emitter:
         self.layer = ""        # the IR node being lowered
         self.doc = ""
         self.arrays: dict = {}
+        self.weight_names: dict = {}   # the layer's weights named otherwise than `<layer>.<weight>`
+        self._emitted: dict = {}       # initializer name -> its array (a shared weight is written once)
         self._k = 0
 
     def fresh(self, base: str) -> str:
@@ -68,10 +70,18 @@ class Emitter:
         """The initializer holding this layer's parameter `pname`. The IR keeps
         PyTorch's layout; `shape` stores it reshaped for the ONNX op (e.g. a
         PReLU slope [C] as [C, 1, 1]) while it stays a plain constant."""
-        name = f"{self.layer}.{pname}"
+        name = self.weight_names.get(pname) or f"{self.layer}.{pname}"
         arr = self.arrays[pname]
         if shape is not None:
             arr = arr.reshape(shape)
+        first = self._emitted.get(name)
+        if first is not None:
+            # A later use of a shared weight: the one initializer. Passes that
+            # rewrite weights leave shared ones alone, so they must be equal.
+            if first is not arr and not np.array_equal(first, arr):
+                raise RuntimeError(f"the uses of shared weight {name} differ")
+            return name
+        self._emitted[name] = arr
         self._names.add(name)
         self.initializers.append(Init(name, np.require(arr, np.float32, "C")))   # no copy when it fits; 0-d stays 0-d
         return name
@@ -129,9 +139,10 @@ def lower_lazy(ir: IR, source: str = "") -> "LoweredModel":
         d = ir.node(n)
         if d["kind"] == "Input":
             continue
-        if d["kind"] == "Constant":   # a value folded at compile time (passes/constants.py)
+        e.weight_names = {p: w.name for p, w in (d["attrs"].get("weights") or {}).items() if w.name}
+        if d["kind"] in ("Constant", "Param"):   # a folded value (passes/constants.py); a learned tensor
             e.layer, e.arrays = d["name"], d["arrays"]
-            tensor[(n, 0)] = e.weight("value")
+            tensor[(n, 0)] = e.weight(next(iter(d["arrays"])))
             continue
         spec = REGISTRY[d["kind"]]
         e.layer, e.doc, e.arrays, e._k = d["name"], _where(d["span"]), d.get("arrays", {}), 0

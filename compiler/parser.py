@@ -164,6 +164,9 @@ class _ToAst(Transformer):
         v = _v(c)
         return ast.Let(self._span(c), str(v[0]), v[1])
 
+    def param_stmt(self, c):   # "param" NAME ":" list "=" expr _NL
+        return ast.ParamDecl(self._span(c), str(c[1]), c[3], c[5], self._tspan(c[1]))
+
     def if_stmt(self, c):
         return _v(c)[0]
 
@@ -189,6 +192,9 @@ class _ToAst(Transformer):
     def stage(self, c):   # test ["as" layer_name]
         expr, name = c[0], c[2]
         return ast.Stage(_join_span(self.file, expr, name or expr), expr, name)
+
+    def shared(self, c):   # "shared" test ["as" layer_name]
+        return ast.Shared(self._span(c), c[1], c[3])
 
     def dotted_name(self, c):
         return ast.LayerName(self._span(c), parts=[str(t) for t in _v(c)])
@@ -468,7 +474,7 @@ _WORDS = {"NAME": "a name", "INT": "an integer", "FLOAT": "a number", "STRING": 
           "_NL": "a new line", "$END": "the end of the file"}
 _EXPR_START = {"NAME", "INT", "FLOAT", "STRING", "TRUE", "FALSE", "LPAR", "LSQB", "ADD_OP", "NOT"}
 _OPERATORS = {"ADD_OP", "MUL_OP", "COMP_OP", "AND", "OR", "DOT", "LSQB", "LPAR"}
-_STATEMENTS = {"INPUT", "OUTPUT", "LET", "IF", "FOR"}
+_STATEMENTS = {"INPUT", "OUTPUT", "LET", "IF", "FOR", "PARAM"}
 _TOP = {"MODEL", "BLOCK", "IMPORT"}
 _CLOSER = {"(": ")", "[": "]", "{": "}"}
 
@@ -524,7 +530,7 @@ def _found(tok: Token, text: str = "") -> str:
     if tok.type == "$END":
         return "the end of the file"
     v = str(tok.value)
-    if tok.type in _STATEMENTS | _TOP | {"LET", "IN", "AS", "ELSE", "AND", "OR", "NOT", "TRUE", "FALSE"}:
+    if tok.type in _STATEMENTS | _TOP | {"LET", "SHARED", "IN", "AS", "ELSE", "AND", "OR", "NOT", "TRUE", "FALSE"}:
         return f"the keyword `{v}`"
     return f"`{v if len(v) <= 30 else v[:27] + '...'}`"
 
@@ -638,7 +644,7 @@ def _syntax_diagnostic(e: UnexpectedInput, text: str, file: str) -> Diagnostic:
                           help="remove it, or look for the opening bracket that is missing")
     words = _expected_words(expected)
     msg = f"expected {_join(words)}, found {found}"
-    if tok.type in _STATEMENTS | _TOP | {"IN", "AS", "ELSE", "AND", "OR", "NOT", "TRUE", "FALSE"} \
+    if tok.type in _STATEMENTS | _TOP | {"SHARED", "IN", "AS", "ELSE", "AND", "OR", "NOT", "TRUE", "FALSE"} \
             and "NAME" in expected and "_NL" not in expected:   # else a statement may end here (below)
         help = f"`{tok.value}` is a keyword; it cannot name a tensor, a value or a layer"
     elif tok.type == "EQUAL" and "COMP_OP" in expected:

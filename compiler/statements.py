@@ -62,6 +62,8 @@ class Statements:
                 f.outputs.append((n, v, s.span))
         elif isinstance(s, ast.Let):
             env.vars[s.name] = self.eval(s.value, env)
+        elif isinstance(s, ast.ParamDecl):
+            self._param(s, env)   # learned.py
         elif isinstance(s, ast.Assert):
             self._assert(s, env)
         elif isinstance(s, ast.If):

@@ -109,6 +109,20 @@ class Method:
 
 
 @dataclass(eq=False)
+class Shared:
+    """`shared F as name`: one instance of F; every use after the first reads
+    the first use's weights (application.py)."""
+
+    item: Any
+    name: str                  # the instance's full name: where its weights live
+    span: Span
+    uses: int = 0
+    weights: dict = field(default_factory=dict)   # initializer name -> shape, from the first use
+    first: Span | None = None  # where the first use was
+    broken: bool = False       # the first use failed: later ones are not compared with it
+
+
+@dataclass(eq=False)
 class Builtin:
     """A function evaluated at elaboration time, e.g. `concat`, `len`."""
 
@@ -116,7 +130,7 @@ class Builtin:
     fn: Any
 
 
-CALLABLE_LAYERS = (LayerKind, LayerVal, BlockVal, Chain, Repeat, Named)
+CALLABLE_LAYERS = (LayerKind, LayerVal, BlockVal, Chain, Repeat, Named, Shared)
 
 
 def show(v) -> str:
@@ -139,6 +153,8 @@ def show(v) -> str:
         return f"the method `{v.kind.name}`"
     if isinstance(v, BlockVal):
         return f"the block `{v.defn.name}`"
+    if isinstance(v, Shared):
+        return f"the shared instance `{v.name}`"
     if isinstance(v, (Chain, Repeat, Named)):
         return "a chain of layers"
     if v is None:

@@ -13,7 +13,7 @@ import threading
 
 import numpy as np
 
-from .ir import IR
+from .ir import IR, weight_name
 
 
 _CHUNK = 1 << 18   # values drawn and scaled while they are in cache (1 MiB)
@@ -23,10 +23,8 @@ def init_array(seed: int, name: str, w) -> np.ndarray:
     if w.init == "const":
         return np.full(w.shape, w.value, dtype=np.float32)
     rng = _stream(seed, name)
-    if w.init == "normal":
-        a = rng.standard_normal(w.size, dtype=np.float32).reshape(w.shape)
-        if w.std != 1.0:
-            a *= np.float32(w.std)
+    if w.init != "uniform":
+        a = _param_init(rng, w)
         if w.zero_row is not None:
             a[w.zero_row] = 0.0
         return a
@@ -46,6 +44,31 @@ def init_array(seed: int, name: str, w) -> np.ndarray:
         v *= scale
         v -= shift
     return a.reshape(w.shape)
+
+
+def _param_init(rng: np.random.Generator, w) -> np.ndarray:
+    """The random initializers of `param` (torch.nn.init's normal_, uniform_
+    and trunc_normal_ in distribution; the draws are nnd's own stream)."""
+    if w.init == "normal":
+        mean, std = w.args
+        a = rng.standard_normal(w.size, dtype=np.float32)
+        return (a * np.float32(std) + np.float32(mean)).reshape(w.shape)
+    if w.init == "uniform_range":
+        lo, hi = w.args
+        a = rng.random(w.size, dtype=np.float32)
+        return (a * np.float32(hi - lo) + np.float32(lo)).reshape(w.shape)
+    if w.init == "trunc_normal":
+        # Rejection: draws outside [a, b] are drawn again, in order. The
+        # elaborator asks that [a, b] hold at least 1% of the mass, so a few
+        # rounds of oversampling take every value.
+        mean, std, lo, hi = w.args
+        out = np.empty(0, dtype=np.float64)
+        while out.size < w.size:
+            need = w.size - out.size
+            x = rng.standard_normal(need * 2 + 16) * std + mean
+            out = np.concatenate([out, x[(x >= lo) & (x <= hi)][:need]])
+        return out.astype(np.float32).reshape(w.shape)
+    raise ValueError(f"unknown initialization {w.init!r}")
 
 
 _local = threading.local()
@@ -78,13 +101,18 @@ def materialize(ir: IR, seed: int = 0) -> None:
     # handing over. Each tensor has its own stream: values do not depend on
     # who draws them, or when.
     todo = []
+    users: dict = {}   # a shared weight: its other uses get the first's array
     for n, data in ir.g.nodes(data=True):
         specs = data["attrs"].get("weights") or {}
         arrays = data.setdefault("arrays", {})
         for pname, w in specs.items():
             if pname in arrays:
                 continue
-            name = f"{data['name']}.{pname}"
+            name = weight_name(data, pname, w)
+            if w.shared:
+                users.setdefault(name, []).append((arrays, pname))
+                if len(users[name]) > 1:
+                    continue
             if w.size < _PARALLEL_TENSOR:
                 arrays[pname] = init_array(seed, name, w)
             else:
@@ -92,7 +120,15 @@ def materialize(ir: IR, seed: int = 0) -> None:
     if sum(w.size for *_, w in todo) < _PARALLEL:
         for arrays, pname, name, w in todo:
             arrays[pname] = init_array(seed, name, w)
-        return
+    else:
+        _draw_large(todo, seed)
+    for uses in users.values():
+        first, pname = uses[0]
+        for arrays, p in uses[1:]:
+            arrays[p] = first[pname]
+
+
+def _draw_large(todo: list, seed: int) -> None:
     import threading
     todo.sort(key=lambda t: -t[3].size)
     lock = threading.Lock()
@@ -118,12 +154,8 @@ def materialize(ir: IR, seed: int = 0) -> None:
 
 
 def parameter_count(ir: IR, include_buffers: bool = False) -> int:
-    total = 0
-    for _, data in ir.g.nodes(data=True):
-        for w in (data["attrs"].get("weights") or {}).values():
-            if include_buffers or not w.buffer:
-                total += w.size
-    return total
+    """Trained values (and buffers if asked): a shared weight counts once."""
+    return sum(w.size for _, _, w in ir.parameters().values() if include_buffers or not w.buffer)
 
 
 # ------------------------------------------------------------------ size limit
@@ -152,8 +184,7 @@ def check_size(ir: IR, limit) -> None:
     if limit is None:
         return
     limit = parse_size(limit)
-    tensors = [(f"{d['name']}.{p}", w) for _, d in ir.nodes()
-               for p, w in (d["attrs"].get("weights") or {}).items()]
+    tensors = [(full, w) for full, (_, _, w) in ir.parameters().items()]
     total = 4 * sum(w.size for _, w in tensors)
     if total <= limit:
         return

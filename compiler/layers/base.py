@@ -44,11 +44,13 @@ class Weight:
     """A parameter tensor and how it is initialized (PyTorch's defaults)."""
 
     shape: tuple
-    init: str = "uniform"     # 'uniform' (in [-bound, bound]), 'const', 'normal' (mean 0, `std`)
-    bound: float = 0.0
+    init: str = "uniform"     # 'uniform' (in [-bound, bound]), 'const'; for `param`: 'normal' (mean, std),
+    bound: float = 0.0        # 'uniform_range' (a, b), 'trunc_normal' (mean, std, a, b), in `args`
     value: float = 0.0
     buffer: bool = False      # a running statistic, not a trained parameter
-    std: float = 1.0
+    args: tuple = ()
+    name: str | None = None   # the initializer's name, when not `<node name>.<weight name>` (a `param`,
+    shared: bool = False      # or a later use of a `shared` instance); `shared`: other nodes use it too
     zero_row: int | None = None   # a row set to zero after drawing (Embedding's padding_idx)
 
     @property

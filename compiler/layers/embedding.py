@@ -44,7 +44,7 @@ class Embedding(Layer):
 
     def infer(self, a, ins):
         pad = None if a.padding_idx is None else a.padding_idx % a.num_embeddings
-        a.weights["weight"] = Weight((a.num_embeddings, a.embedding_dim), init="normal", zero_row=pad)
+        a.weights["weight"] = Weight((a.num_embeddings, a.embedding_dim), init="normal", args=(0.0, 1.0), zero_row=pad)
         return [tuple(ins[0]) + (a.embedding_dim,)]
 
     def input_high(self, a, i):

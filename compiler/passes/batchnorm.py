@@ -31,6 +31,8 @@ def _fold(ir: IR, families: tuple, accept) -> int:
         prev = ir.node(p)
         if "arrays" not in bn or "weight" not in prev.get("arrays", {}) or not accept(prev["attrs"]):
             continue
+        if any(w.shared for w in prev["attrs"]["weights"].values()):
+            continue   # its weights are a shared instance's, which other uses read unfolded
         s, t = _bn_affine(bn)
         w = prev["arrays"]["weight"]
         cout = w.shape[0]
@@ -62,7 +64,8 @@ def fold_batchnorm_into_conv(ir: IR) -> int:
     DepthwiseConv (weights [C_out, C_in / groups, k...]; any padding mode, as
     the normalization acts after the convolution) when the conv's output is
     read by the BatchNorm alone and is not a graph output. Returns the number
-    of BatchNorm layers folded."""
+    of BatchNorm layers folded. A conv whose weights a `shared` instance's
+    other uses read keeps them (and its BatchNorm)."""
     return _fold(ir, ("Conv", "DepthwiseConv"), lambda a: True)
 
 

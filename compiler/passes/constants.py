@@ -26,8 +26,8 @@ def _constant_nodes(ir: IR) -> set:
     const = set()
     for n in ir.order():
         d = ir.node(n)
-        if d["kind"] == "Input":
-            continue
+        if d["kind"] in ("Input", "Param"):
+            continue   # a learned tensor is a parameter: folding it away would lose its initializer's name
         if family(ir, n) == "Dropout" and d["attrs"].get("mc") and d["attrs"].get("p", 0.0) > 0.0:
             continue   # random on every run: not a constant
         if all(src in const for src, _ in ir.inputs_of(n)):
@@ -39,7 +39,8 @@ def fold_constants(ir: IR) -> int:
     """Evaluate at compile time every node that depends on no graph input.
 
     A node is constant when all its inputs are (a `Constant` node is; Monte
-    Carlo dropout never is). The constant nodes that are not already
+    Carlo dropout never is, and neither is a `param`, which stays a named,
+    bindable initializer, nor anything computed from one). The constant nodes that are not already
     `Constant` are evaluated together, by lowering them to ONNX and running
     onnxruntime once, and every constant tensor that a non-constant node or
     a graph output reads is replaced by a `Constant` node holding its value,

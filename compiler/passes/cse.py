@@ -54,7 +54,7 @@ def eliminate_common_subexpressions(ir: IR) -> int:
     count = 0
     for n in ir.order():
         d = ir.node(n)
-        if d["kind"] == "Input" or _random(ir, n):
+        if d["kind"] in ("Input", "Param") or _random(ir, n):   # two params are two, even when equal
             continue
         bucket = buckets.setdefault((d["kind"], tuple(ir.inputs_of(n))), [])
         m = None
