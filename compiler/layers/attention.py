@@ -158,10 +158,7 @@ class MultiheadAttention(Layer):
         # Div by sqrt(head_dim), as BERT's exports: the pattern onnxruntime's attention fusion matches.
         scores = e.op("Div", [e.op("MatMul", [qh, kh]), e.const(math.sqrt(hd), dtype="float32", hint="scale")])
         if a.causal:
-            sizes = e.op("Concat", [e.op("Shape", [q], start=1, end=2), e.op("Shape", [k], start=1, end=2)], axis=0)
-            full = e.op("Expand", [e.const(float("-inf"), dtype="float32", hint="neg_inf"), sizes])
-            mask = e.op("Trilu", [full, e.const(1)], upper=1)   # -inf above the diagonal, 0 elsewhere
-            scores = e.op("Add", [scores, mask])
+            scores = e.op("Add", [scores, causal_mask(e, q, k, 1)])
         probs = e.op("Softmax", [scores], axis=-1)
         ctx = e.op("Transpose", [e.op("MatMul", [probs, vh])], perm=[0, 2, 1, 3])
         ctx = e.op("Reshape", [ctx, e.const([0, 0, E])])
@@ -186,3 +183,14 @@ class MultiheadAttention(Layer):
             out, w = m(q, k, v, need_weights=a.need_weights, attn_mask=mask)
             return [out] + ([w] if a.need_weights else [])
         return run
+
+
+def causal_mask(e, q: str, k: str, axis: int) -> str:
+    """An [L, S] mask from the runtime sizes of q's and k's `axis`: -inf above
+    the diagonal, 0 elsewhere (torch.triu(full(-inf), diagonal=1))."""
+    end = axis + 1 if axis != -1 else None
+    size = (lambda t: e.op("Shape", [t], start=axis, end=end)) if end is not None else \
+        (lambda t: e.op("Shape", [t], start=axis))
+    full = e.op("Expand", [e.const(float("-inf"), dtype="float32", hint="neg_inf"),
+                           e.op("Concat", [size(q), size(k)], axis=0)])
+    return e.op("Trilu", [full, e.const(1)], upper=1)

@@ -60,6 +60,7 @@ class Case:
     expr: str
     inputs: list  # list of shapes (lists of ints), one per input
     tol: float = 1e-5
+    positive: bool = False   # inputs drawn in [0.5, 2.5) (log, sqrt: the domain)
 
 
 class ShapeError(Exception):
@@ -147,6 +148,10 @@ def coerce(value, ptype: str, p: P):
         raise ArgTypeError(f"`{p.name}` must be one of {opts}; got {_show(value)}")
     if ptype == "any":
         return value
+    if ptype == "tensor":   # an optional extra input, given as a tensor in a call (see expressions._e_Call)
+        if value is None or value is True:
+            return value
+        raise ArgTypeError(f"`{p.name}` must be a tensor; got {_show(value)}")
     if ptype == "int":
         if _is_int(value):
             return value
@@ -169,6 +174,8 @@ def coerce(value, ptype: str, p: P):
         if isinstance(value, (list, tuple)) and value and all(_is_int(v) for v in value):
             return tuple(value)
         raise ArgTypeError(f"`{p.name}` must be an integer or a tuple of integers; got {_show(value)}")
+    if ptype == "float?":
+        return None if value is None else coerce(value, "float", p)
     if ptype == "ints?":
         return None if value is None else coerce(value, "ints", p)
     if ptype == "floats":
