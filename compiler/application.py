@@ -48,6 +48,8 @@ class Application:
 
     def _stage(self, st: ast.Stage, env: Env):
         f = self.eval(st.expr, env)
+        if isinstance(f, Builtin) and f.name in REGISTRY:   # `x -> max`: the reduction, not the builtin on numbers
+            f = LayerKind(f.name, REGISTRY[f.name])
         if st.name is not None:
             f = Named(f, self._layer_name(st.name, env), st.span)
         inner = f.item if isinstance(f, Named) else f

@@ -170,6 +170,23 @@ class ParamDecl(Node):
 
 
 @dataclass
+class LetFunction(Node):
+    """`let f(a, b = 1) = expr`: a function of one expression."""
+    name: str
+    value: Node
+    params: list   # ast.Param
+    name_span: Span
+
+
+@dataclass
+class IfExp(Node):
+    """`a if cond else b`."""
+    cond: Node
+    then: Node
+    orelse: Node
+
+
+@dataclass
 class If(Node):
     cond: Node
     then: list[Node]

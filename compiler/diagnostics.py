@@ -60,6 +60,7 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "E0310": (ERROR, "layer input has the wrong rank"),
     "E0311": (ERROR, "layer cannot take this input"),
     "E0312": (ERROR, "dtype mismatch"),
+    "E0313": (ERROR, "matrix sizes do not match"),
     # W0xxx: warnings
     "W0001": (WARNING, "pooling drops rows or columns"),
     "W0002": (WARNING, "bias before batch normalization"),

@@ -33,7 +33,7 @@ from .loader import Module
 from .scope import MAX_STEPS, Abort, Definition, Env, Frame, ModelInstance, NameScope, TooDeep, too_deep
 from .shape_help import ShapeHelp
 from .statements import Statements
-from .values import POISON, Tensor
+from .values import POISON, Function, Tensor
 
 
 class Elaborator(Statements, Expressions, Application, Learned, ShapeHelp):
@@ -119,6 +119,8 @@ class Elaborator(Statements, Expressions, Application, Learned, ShapeHelp):
         genv = Env(env.vars)
         self.frames.append(Frame("module", None, NameScope(self, "")))
         for item in mod.program.items:
+            if isinstance(item, ast.LetFunction):
+                env.vars[item.name] = own[item.name] = Function(item, genv)
             if isinstance(item, ast.Let):
                 try:
                     v = self.eval(item.value, genv)

@@ -12,11 +12,35 @@ from __future__ import annotations
 import math
 
 from . import ast
-from .diagnostics import Label, Span, did_you_mean, error
+from .diagnostics import CompileError, Label, Span, did_you_mean, error
 from .layers import REGISTRY
-from .scope import MAX_INT, MAX_LIST, MAX_REPEAT, MAX_SYM_TEXT, Definition, Env, _is_arith, _is_int, _is_num
+from .scope import MAX_DEPTH, MAX_INT, MAX_LIST, MAX_REPEAT, MAX_SYM_TEXT, Definition, Env, _is_arith, _is_int, _is_num
 from .shapes import Sym, fmt_shape
-from .values import CALLABLE_LAYERS, POISON, BlockVal, Builtin, LayerKind, Method, Repeat, Tensor, show, type_name
+from .values import (CALLABLE_LAYERS, POISON, BlockVal, Builtin, Function, LayerKind, Method, Repeat, Tensor, show,
+                     type_name)
+
+# The operators on tensors: the layer each applies (one tensor and a number
+# give the same layer with `scalar`).
+_TENSOR_OPS = {"+": "Add", "-": "Sub", "*": "Mul", "/": "Div", "**": "Pow", "@": "matmul"}
+
+
+def _number_fns() -> dict:
+    """Tensor functions that, given a number, are computed at compile time:
+    name -> (function, the check of its argument or None)."""
+    def nonneg(v):
+        return None if v >= 0 else "a negative number"
+
+    def positive(v):
+        return None if v > 0 else "a number that is not positive"
+
+    def finite(v):
+        return None if math.isfinite(v) else "an infinite number"
+    return {"sqrt": (math.sqrt, nonneg), "log": (math.log, positive), "exp": (math.exp, None),
+            "abs": (abs, None), "floor": (math.floor, finite), "ceil": (math.ceil, finite),
+            "round": (round, finite)}
+
+
+_NUMBER_FNS = _number_fns()
 
 
 class Expressions:
@@ -64,7 +88,18 @@ class Expressions:
             return v
         if isinstance(v, (int, float, Sym)) and not isinstance(v, bool):
             return self._in_range(-v, n.span)
+        if isinstance(v, Tensor):
+            return self.apply_layer(self.make_layer("neg", [], {}, n.span), [v], None, n.span)[0]
         raise error("E0117", f"cannot negate {show(v)}", n.span)
+
+    def _e_IfExp(self, n, env, sym):
+        c = self.eval(n.cond, env)
+        if c is POISON:
+            return c
+        if not isinstance(c, bool):
+            raise self._undecidable(c, n.cond.span) if isinstance(c, Sym) else \
+                error("E0117", f"a condition must be true or false; got {show(c)}", n.cond.span)
+        return self.eval(n.then if c else n.orelse, env, sym)
 
     def _e_Not(self, n, env, sym):
         v = self.eval(n.operand, env)
@@ -138,10 +173,10 @@ class Expressions:
         if a is POISON or b is POISON:
             return POISON
         op = n.op
-        if isinstance(a, Tensor) and isinstance(b, Tensor) and op in ("+", "-", "*"):
-            kind = {"+": "Add", "-": "Sub", "*": "Mul"}[op]
-            return self.apply_layer(self.make_layer(kind, [], {}, n.span), [a, b], None, n.span,
-                                    primary=n.op_span)[0]
+        if isinstance(a, Tensor) or isinstance(b, Tensor):
+            return self._tensor_op(n, a, b)
+        if op == "**" and _is_arith(a) and _is_arith(b):
+            return self._power(n, a, b)
         if op == "*" and isinstance(a, CALLABLE_LAYERS + (Definition,)) and _is_int(b):
             return self._repeat(a, b, n.right.span, n.span)
         if op == "*" and isinstance(b, CALLABLE_LAYERS + (Definition,)) and _is_int(a):
@@ -179,6 +214,46 @@ class Expressions:
             return a * b
         raise error("E0117", f"cannot apply `{op}` to {type_name(a)} and {type_name(b)}", n.op_span,
                     labels=[Label(n.left.span, show(a)), Label(n.right.span, show(b))])
+
+    def _tensor_op(self, n, a, b):
+        """`x + y`, `x * 0.5`, `1 - x`, `x @ w`: one layer (merge.py's
+        Elementwise, arith.py's matmul)."""
+        op, kind = n.op, _TENSOR_OPS.get(n.op)
+        both = isinstance(a, Tensor) and isinstance(b, Tensor)
+        num = b if isinstance(a, Tensor) else a
+        if kind is not None and (both or (_is_num(num) and kind != "matmul")):
+            kw = {} if both else {"scalar": (num, n.span), "reverse": (not isinstance(a, Tensor), n.span)}
+            xs = [a, b] if both else [a if isinstance(a, Tensor) else b]
+            return self.apply_layer(self.make_layer(kind, [], kw, n.span), xs, None, n.span, primary=n.op_span)[0]
+        help = None
+        if isinstance(num, Sym):
+            help = "a symbolic size is known only at run time; tensor arithmetic takes numbers known now"
+        elif op in ("//", "%"):
+            help = "tensors have `+ - * / ** @`"
+        raise error("E0117", f"cannot apply `{op}` to {type_name(a)} and {type_name(b)}", n.op_span,
+                    labels=[Label(n.left.span, show(a)), Label(n.right.span, show(b))], help=help)
+
+    def _power(self, n, a, b):
+        """`a ** b` on numbers, as Python's, within int64."""
+        if isinstance(a, Sym) or isinstance(b, Sym):
+            if isinstance(a, Sym) and _is_int(b) and 0 <= b <= 8:
+                r = 1
+                for _ in range(b):
+                    r = r * a
+                return r
+            raise error("E0117", "`**` on a symbolic size needs a small integer exponent (0 to 8)", n.span)
+        if a == 0 and b < 0:
+            raise error("E0118", "division by zero (`0 ** b` with b negative)", n.span)
+        if _is_int(a) and _is_int(b) and b >= 0 and abs(a) > 1 and b > 64:
+            raise error("E0123", f"integer overflow: {a} ** {b} does not fit a signed 64-bit integer", n.span,
+                        help="sizes and counts must stay within -2^63 .. 2^63 - 1")
+        try:
+            r = a ** b
+        except OverflowError:
+            raise error("E0123", "this number is too large for a float", n.span) from None
+        if isinstance(r, complex):
+            raise error("E0117", f"{show(a)} ** {show(b)} is not a real number", n.span)
+        return r
 
     def _repeat(self, f, count, count_span, span):
         if count < 0:
@@ -245,18 +320,86 @@ class Expressions:
             f, pos = f.kind, [(f.tensor, f.span)] + pos
         if isinstance(f, LayerKind):
             if f.spec.function and pos and isinstance(pos[0][0], Tensor):
-                # `transpose(x, 1, 2)`: the leading tensors are the inputs.
+                # `transpose(x, 1, 2)`: the leading tensors are the inputs,
+                # then those given by keyword to parameters of type "tensor".
                 k = next((i for i, (v, _) in enumerate(pos) if not isinstance(v, Tensor)), len(pos))
+                xs = [v for v, _ in pos[:k]]
+                for p in f.spec.params:
+                    if p.type == "tensor" and p.name in kw and isinstance(kw[p.name][0], Tensor):
+                        xs.append(kw[p.name][0])
+                        kw[p.name] = (True, kw[p.name][1])
                 lv = self.make_layer(f.name, pos[k:], kw, n.span)
-                out = self.apply_layer(lv, [v for v, _ in pos[:k]], None, n.span, primary=n.func.span)
+                out = self.apply_layer(lv, xs, None, n.span, primary=n.func.span)
                 return out[0] if len(out) == 1 else tuple(out)
+            if f.name in _NUMBER_FNS and len(pos) == 1 and not kw and _is_num(pos[0][0]):
+                return self._number_fn(f.name, pos[0][0], pos[0][1], n.span)
             return self.make_layer(f.name, pos, kw, n.span)
+        if isinstance(f, Function):
+            return self._call_function(f, pos, kw, n, env)
         if isinstance(f, Definition):
             return BlockVal(f.defn, f.module, self._bind_params(f.defn, pos, kw, n.span, env), n.span)
         if isinstance(f, Builtin):
             self.callee_span = n.func.span
             return f.fn(pos, kw, n.span)
         raise error("E0117", f"{show(f)} cannot be called", n.func.span)
+
+    def _number_fn(self, name, v, arg_span, span):
+        """`sqrt(64)`: a tensor function's value on a number, now."""
+        fn, check = _NUMBER_FNS[name]
+        bad = check(v) if check is not None else None
+        if bad is not None:
+            raise error("E0107", f"`{name}` of {bad} ({show(v)})", arg_span)
+        try:
+            return self._in_range(fn(v), span)
+        except OverflowError:
+            raise error("E0123", "this number is too large for a float", span) from None
+
+    def _call_function(self, f: Function, pos, kw, n, env):
+        """A `let` function: its parameters bound (defaults evaluated after
+        the parameters before them), then its expression. An error inside
+        is labelled with the call."""
+        defn = f.defn
+        params = defn.params
+        if len(pos) > len(params):
+            raise error("E0105", f"`{defn.name}` takes at most {len(params)} argument{'s' * (len(params) != 1)}; "
+                        f"got {len(pos)}", pos[len(params)][1], labels=[Label(defn.name_span, "defined here")])
+        names = [p.name for p in params]
+        for k, (_, s) in kw.items():
+            if k not in names:
+                alt = did_you_mean(k, names)
+                raise error("E0103", f"`{defn.name}` has no parameter `{k}`", s,
+                            help=f"did you mean `{alt}`?" if alt else "its parameters are " +
+                            ", ".join(f"`{x}`" for x in names))
+            if names.index(k) < len(pos):
+                raise error("E0106", f"`{k}` is given twice (by position and by name)", s)
+        depth = getattr(self, "fn_depth", 0)
+        if depth >= MAX_DEPTH:
+            raise error("E0114", f"function `{defn.name}` calls itself more than {MAX_DEPTH} levels deep",
+                        n.span, labels=[Label(defn.name_span, "defined here")],
+                        help="a recursive function needs a condition that stops it: `a if c else f(...)`")
+        local = Env({}, f.env)
+        self.fn_depth = depth + 1
+        try:
+            for i, p in enumerate(params):
+                if i < len(pos):
+                    local.vars[p.name] = pos[i][0]
+                elif p.name in kw:
+                    local.vars[p.name] = kw[p.name][0]
+                elif p.default is not None:
+                    local.vars[p.name] = self.eval(p.default, local)
+                else:
+                    raise error("E0104", f"`{defn.name}` needs `{p.name}`", n.span,
+                                labels=[Label(defn.name_span, "defined here")])
+            return self.eval(defn.value, local)
+        except CompileError as e:
+            d = e.diagnostic
+            if d.code == "E0114" and depth == 0 and d.message.startswith(f"function `{defn.name}`"):
+                d.span = n.span   # the recursion is reported where it started
+            elif d.span != n.span and not any(lb.span == n.span for lb in d.labels) and d.code != "E0114":
+                d.labels.append(Label(n.span, f"in this call of `{defn.name}`"))
+            raise
+        finally:
+            self.fn_depth = depth
 
     # ------------------------------------------------------------ builtins
     def _builtins(self) -> dict:
@@ -288,6 +431,11 @@ class Expressions:
 
         def minmax(which):
             def fn(pos, kw, span):
+                if pos and isinstance(pos[0][0], Tensor):   # `max(x, 1)`: the reduction
+                    lv = self.make_layer(which.__name__, pos[1:], kw, span)
+                    return self.apply_layer(lv, [pos[0][0]], None, span, primary=self.callee_span)[0]
+                if kw:   # `x -> max(axis = 1)`, `x -> max(1, keepdim = true)`: the layer, to be applied
+                    return self.make_layer(which.__name__, pos, kw, span)
                 vals = [v for v, _ in pos]
                 if len(vals) == 1 and isinstance(vals[0], (list, tuple)):
                     vals = list(vals[0])

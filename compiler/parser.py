@@ -21,10 +21,10 @@ from .lexer import FastLexer
 
 # Tokens after which a newline cannot end a statement.
 _OPEN_VALUES = {"->", "=", ",", ":", "(", "[", "{", "and", "or", "not", "as", "..", "in", "else"}
-_OPEN_TYPES = {"ADD_OP", "MUL_OP", "COMP_OP", "_NL"}
+_OPEN_TYPES = {"ADD_OP", "MUL_OP", "POW_OP", "COMP_OP", "_NL"}
 # Tokens that, starting a line, continue the previous one.
 _CONT_VALUES = {"->", "as", "else", "and", "or", ".."}
-_CONT_TYPES = {"ADD_OP", "MUL_OP", "COMP_OP"}
+_CONT_TYPES = {"ADD_OP", "MUL_OP", "POW_OP", "COMP_OP"}
 
 
 class _NewlinePostLex:
@@ -68,7 +68,7 @@ def _is_open(tok: Token) -> bool:
     return tok.type in _OPEN_TYPES or (tok.value in _OPEN_VALUES and tok.type != "STRING")
 
 
-_KEEP = {"NAME", "INT", "FLOAT", "STRING", "COMP_OP", "ADD_OP", "MUL_OP"}
+_KEEP = {"NAME", "INT", "FLOAT", "STRING", "COMP_OP", "ADD_OP", "MUL_OP", "POW_OP"}
 
 
 class _ToAst(Transformer):
@@ -161,8 +161,11 @@ class _ToAst(Transformer):
         return ast.Assert(self._span(c), str(v[0]), v[1], self._tspan(v[0]))
 
     def let_stmt(self, c):
-        v = _v(c)
-        return ast.Let(self._span(c), str(v[0]), v[1])
+        v = _v(c, keep_none=True)
+        name, params, value = v[0], v[1], v[2]
+        if params is None:
+            return ast.Let(self._span(c), str(name), value)
+        return ast.LetFunction(self._span(c), str(name), value, params, self._tspan(name))
 
     def param_stmt(self, c):   # "param" NAME ":" list "=" expr _NL
         return ast.ParamDecl(self._span(c), str(c[1]), c[3], c[5], self._tspan(c[1]))
@@ -198,6 +201,9 @@ class _ToAst(Transformer):
 
     def dotted_name(self, c):
         return ast.LayerName(self._span(c), parts=[str(t) for t in _v(c)])
+
+    def cond(self, c):   # test "if" test "else" (test | cond)
+        return ast.IfExp(_join_span(self.file, c[0], c[4]), c[2], c[0], c[4])
 
     def format_name(self, c):
         return ast.LayerName(self._span(c), template=_unquote(_v(c)[0]))
@@ -256,6 +262,9 @@ class _ToAst(Transformer):
             node = self._primary(node)
         file = self.file
         n = len(c)
+        power = None
+        if n > 2 and type(c[-2]) is Token and c[-2].type == "POW_OP":   # ... `**` operand
+            power, n = c[-2], n - 2
         j = 1
         while j < n:
             t = c[j].type
@@ -275,6 +284,8 @@ class _ToAst(Transformer):
                 else:
                     close, (pos, kw), j = c[j + 2], args, j + 3
                 node = ast.Call(Span(file, s.line, s.column, close.end_line, close.end_column), node, pos, kw)
+        if power is not None:
+            node = ast.BinOp(_join_span(file, node, c[-1]), "**", node, c[-1], self._tspan(power))
         return node
 
     def _primary(self, tok: Token) -> ast.Node:
@@ -473,7 +484,7 @@ def _end_span(text: str, file: str) -> Span:
 _WORDS = {"NAME": "a name", "INT": "an integer", "FLOAT": "a number", "STRING": "a string",
           "_NL": "a new line", "$END": "the end of the file"}
 _EXPR_START = {"NAME", "INT", "FLOAT", "STRING", "TRUE", "FALSE", "LPAR", "LSQB", "ADD_OP", "NOT"}
-_OPERATORS = {"ADD_OP", "MUL_OP", "COMP_OP", "AND", "OR", "DOT", "LSQB", "LPAR"}
+_OPERATORS = {"ADD_OP", "MUL_OP", "POW_OP", "COMP_OP", "AND", "OR", "DOT", "LSQB", "LPAR"}
 _STATEMENTS = {"INPUT", "OUTPUT", "LET", "IF", "FOR", "PARAM"}
 _TOP = {"MODEL", "BLOCK", "IMPORT"}
 _CLOSER = {"(": ")", "[": "]", "{": "}"}

@@ -131,7 +131,7 @@ class Frame:
 def _targets(s) -> list[str]:
     if isinstance(s, (ast.Assign, ast.Output)):
         return s.names
-    if isinstance(s, (ast.Let, ast.Input, ast.ParamDecl)):
+    if isinstance(s, (ast.Let, ast.LetFunction, ast.Input, ast.ParamDecl)):
         return [s.name]
     return []
 

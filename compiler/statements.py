@@ -15,7 +15,7 @@ from .layers.base import Attrs
 from .scope import MAX_LOOP, WILDCARD, Env, TooDeep, _is_int, _targets
 from .shape_help import _too_big
 from .shapes import DTYPES, FLOAT, Sym, fmt_shape, fmt_type
-from .values import POISON, Tensor, show
+from .values import POISON, Function, Tensor, show
 
 
 class Statements:
@@ -64,6 +64,8 @@ class Statements:
             env.vars[s.name] = self.eval(s.value, env)
         elif isinstance(s, ast.ParamDecl):
             self._param(s, env)   # learned.py
+        elif isinstance(s, ast.LetFunction):
+            env.vars[s.name] = Function(s, env)
         elif isinstance(s, ast.Assert):
             self._assert(s, env)
         elif isinstance(s, ast.If):

@@ -130,6 +130,15 @@ class Builtin:
     fn: Any
 
 
+@dataclass(eq=False)
+class Function:
+    """`let f(a, b = 1) = expr`: called, its expression is evaluated with the
+    arguments bound, in the environment where it was defined."""
+
+    defn: Any  # ast.LetFunction
+    env: Any   # the Env it was defined in (so it sees itself: recursion)
+
+
 CALLABLE_LAYERS = (LayerKind, LayerVal, BlockVal, Chain, Repeat, Named, Shared)
 
 
@@ -155,6 +164,8 @@ def show(v) -> str:
         return f"the block `{v.defn.name}`"
     if isinstance(v, Shared):
         return f"the shared instance `{v.name}`"
+    if isinstance(v, Function):
+        return f"the function `{v.defn.name}`"
     if isinstance(v, (Chain, Repeat, Named)):
         return "a chain of layers"
     if v is None:
@@ -181,4 +192,6 @@ def type_name(v) -> str:
         return "tensor"
     if isinstance(v, CALLABLE_LAYERS):
         return "layer"
+    if isinstance(v, Function):
+        return "function"
     return type(v).__name__

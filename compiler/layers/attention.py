@@ -199,10 +199,7 @@ class MultiheadAttention(Layer):
         # Div by sqrt(head_dim), as BERT's exports: the pattern onnxruntime's attention fusion matches.
         scores = e.op("Div", [e.op("MatMul", [qh, kh]), e.const(math.sqrt(hd), dtype="float32", hint="scale")])
         if a.causal:
-            sizes = e.op("Concat", [e.op("Shape", [q], start=1, end=2), e.op("Shape", [k], start=1, end=2)], axis=0)
-            full = e.op("Expand", [e.const(float("-inf"), dtype="float32", hint="neg_inf"), sizes])
-            mask = e.op("Trilu", [full, e.const(1)], upper=1)   # -inf above the diagonal, 0 elsewhere
-            scores = e.op("Add", [scores, mask])
+            scores = e.op("Add", [scores, causal_mask(e, q, k, 1)])
         dtypes = a.get("in_dtypes") or ["float32"] * len(ins)
         for i, (name, axes) in zip(range(n_qkv, len(ins)), self._mask_axes(a)):
             mask = ins[i]
@@ -252,3 +249,14 @@ class MultiheadAttention(Layer):
                 out = torch.where(torch.isnan(out), bias.expand_as(out), out)
             return [out] + ([w] if a.need_weights else [])
         return run
+
+
+def causal_mask(e, q: str, k: str, axis: int) -> str:
+    """An [L, S] mask from the runtime sizes of q's and k's `axis`: -inf above
+    the diagonal, 0 elsewhere (torch.triu(full(-inf), diagonal=1))."""
+    end = axis + 1 if axis != -1 else None
+    size = (lambda t: e.op("Shape", [t], start=axis, end=end)) if end is not None else \
+        (lambda t: e.op("Shape", [t], start=axis))
+    full = e.op("Expand", [e.const(float("-inf"), dtype="float32", hint="neg_inf"),
+                           e.op("Concat", [size(q), size(k)], axis=0)])
+    return e.op("Trilu", [full, e.const(1)], upper=1)

@@ -74,6 +74,7 @@ class Case:
     offset: float = 0.0          # added to the float inputs (numerics far from zero)
     dtypes: list | None = None   # one per input (float32 when None): integers drawn in [0, high)
     high: int = 2
+    positive: bool = False   # inputs drawn in [0.5, 2.5) (log, sqrt: the domain)
 
 
 class ShapeError(Exception):
@@ -176,6 +177,10 @@ def coerce(value, ptype: str, p: P):
         raise ArgTypeError(f"`{p.name}` must be one of {opts}; got {_show(value)}")
     if ptype == "any":
         return value
+    if ptype == "tensor":   # an optional extra input, given as a tensor in a call (see expressions._e_Call)
+        if value is None or value is True:
+            return value
+        raise ArgTypeError(f"`{p.name}` must be a tensor; got {_show(value)}")
     if ptype == "int":
         if _is_int(value):
             return value
@@ -198,6 +203,8 @@ def coerce(value, ptype: str, p: P):
         if isinstance(value, (list, tuple)) and value and all(_is_int(v) for v in value):
             return tuple(value)
         raise ArgTypeError(f"`{p.name}` must be an integer or a tuple of integers; got {_show(value)}")
+    if ptype == "float?":
+        return None if value is None else coerce(value, "float", p)
     if ptype == "ints?":
         return None if value is None else coerce(value, "ints", p)
     if ptype == "floats":

@@ -1,5 +1,5 @@
-"""Combining tensors: element-wise add, subtract and multiply (the `+ - *`
-operators), concatenation and split."""
+"""Combining tensors: element-wise arithmetic (the `+ - * / **` operators,
+on two tensors or a tensor and a number), concatenation and split."""
 
 from __future__ import annotations
 
@@ -9,23 +9,43 @@ from .base import P, Case, Layer, ShapeError, register
 
 @register
 class Elementwise(Layer):
-    """`a + b`, `a - b`, `a * b` (numpy broadcasting)."""
+    """`a + b`, `a - b`, `a * b`, `a / b`, `a ** b` (numpy broadcasting); with
+    `scalar`, one tensor and that number (`x * 0.5`, or with `reverse`,
+    `1 - x`), the number a float32 constant of rank 0."""
 
-    names = {"Add": "Add", "Sub": "Sub", "Mul": "Mul"}
+    names = {"Add": "Add", "Sub": "Sub", "Mul": "Mul", "Div": "Div", "Pow": "Pow"}
+    params = (P("scalar", "float?", None, doc="a number as the other operand (one input tensor)"),
+              P("reverse", "bool", False, doc="the number is the left operand: `scalar - x`"))
     n_inputs = None
     dtypes = ("float32", "int64", "int32")   # onnxruntime's CPU kernels; no bool arithmetic
     same_dtypes = True
     cases = [Case("Add", [[2, 3, 4, 4], [2, 3, 4, 4]]), Case("Sub", [[2, 3], [2, 3]]),
-             Case("Mul", [[2, 3, 4, 4], [2, 3, 1, 1]]), Case("Add", [[2, 3], [2, 3], [2, 3]])]
+             Case("Mul", [[2, 3, 4, 4], [2, 3, 1, 1]]), Case("Add", [[2, 3], [2, 3], [2, 3]]),
+             Case("Div", [[2, 3, 4], [4]], positive=True), Case("Div", [[3, 1], [1, 5]]),
+             Case("Pow", [[2, 3], [2, 3]], positive=True), Case("Pow(scalar = 2)", [[2, 3, 5]]),
+             Case("Pow(scalar = 0.5)", [[4, 3]], positive=True), Case("Pow(2, reverse = true)", [[3, 4]]),
+             Case("Add(scalar = 1)", [[2, 3]]), Case("Sub(1, reverse = true)", [[2, 3]]),
+             Case("Sub(scalar = 0.25)", [[5]]), Case("Mul(scalar = -0.5)", [[2, 3, 4]]),
+             Case("Div(scalar = 3)", [[2, 3]]), Case("Div(2, reverse = true)", [[2, 3]], positive=True)]
+    SYMBOLS = {"Add": "+", "Sub": "-", "Mul": "*", "Div": "/", "Pow": "**"}
+
+    # Nodes that passes or tests build may lack `scalar` and `reverse`: a.get.
+    def validate(self, a):
+        if a.get("reverse", False) and a.get("scalar") is None:
+            raise ShapeError("E0107", "`reverse` needs a `scalar`", arg="reverse")
 
     def infer(self, a, ins):
+        if a.get("scalar") is not None and len(ins) != 1:
+            raise ShapeError("E0115", f"`{a.kind}` with a `scalar` takes one input tensor; got {len(ins)}")
         out = ins[0]
-        sym = {"Add": "+", "Sub": "-", "Mul": "*"}[a.kind]
+        sym = self.SYMBOLS[a.kind]
         for other in ins[1:]:
             b = broadcast(out, other)
             if b is None:
                 help = None
-                if len(out) == len(other) and len(out) >= 2 and out[1] != other[1] and out[2:] == other[2:]:
+                if a.kind != "Add":
+                    pass
+                elif len(out) == len(other) and len(out) >= 2 and out[1] != other[1] and out[2:] == other[2:]:
                     help = (f"channels differ ({out[1]} vs {other[1]}); project one side with a 1x1 convolution:\n"
                             f"`-> Conv2d({out[1]}, 1, bias = false) -> BatchNorm`")
                 elif len(out) == len(other) and out[:2] == other[:2]:
@@ -39,6 +59,9 @@ class Elementwise(Layer):
         return dtypes[0]
 
     def lower(self, e, a, ins):
+        if a.get("scalar") is not None:
+            c = e.const(a.get("scalar"), dtype="float32", hint="scalar")
+            return [e.op(a.variant, [c, ins[0]] if a.get("reverse", False) else [ins[0], c])]
         y = ins[0]
         for other in ins[1:]:
             y = e.op(a.variant, [y, other])
@@ -47,7 +70,10 @@ class Elementwise(Layer):
     def reference(self, a):
         import operator
         from functools import reduce
-        fn = {"Add": operator.add, "Sub": operator.sub, "Mul": operator.mul}[a.kind]
+        fn = {"Add": operator.add, "Sub": operator.sub, "Mul": operator.mul, "Div": operator.truediv,
+              "Pow": operator.pow}[a.kind]
+        if a.get("scalar") is not None:
+            return lambda xs, p: [fn(a.get("scalar"), xs[0]) if a.get("reverse", False) else fn(xs[0], a.get("scalar"))]
         return lambda xs, p: [reduce(fn, xs)]
 
 

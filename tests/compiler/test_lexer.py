@@ -41,7 +41,8 @@ EDGE = [
     "", "\n", " \t\f", "# only a comment", "# one\n# two\n",
     "let a = b\r\nlet c = d\r\n", "let\ta =\fb", "let a = b \\\n  + c", "let a = b \\ \t\r\n  + c",
     "let a = 1 # no newline at the end", "let s = 'open\nlet t = 2", 'let s = "a\\"b" + \'c\\\'d\'',
-    "let a = b × c", "let a = b → c", "let a = “q”", "@let a = 1", "let a = 1@", "let a = 1\0", "\0",
+    "let a = b × c", "let a = b → c", "let a = “q”", "$let a = 1", "let a = 1$", "let a = b ** -c @ d * e // f", "let a = b***c",
+    "let f(v, d = 8) = v if d > 0 else -v ** 2", "let a = 1\0", "\0",
     "let a = 1.5e3 + 1e5 + 0..3 + x.0", "let iff = if_ and true or falsey", "let a = " + "x" * 20000,
     "let a = [1,\n  2]\n\n\t\n", "\\", "let a = 1 \\",
 ]
@@ -100,8 +101,8 @@ def test_keywords_are_whole_names():
 
 
 @pytest.mark.parametrize("src,line,col,message", [
-    ("@let a = 1", 1, 1, "unexpected character `@`"),
-    ("let a = 1\n  @", 2, 3, "unexpected character `@`"),
+    ("$let a = 1", 1, 1, "unexpected character `$`"),
+    ("let a = 1\n  $", 2, 3, "unexpected character `$`"),
     ("let a = 1 \\\n  + b × c", 2, 7, "unexpected character `×`"),
     ("let a = 1\r\n\tlet b = 1\0", 2, 11, "unexpected character `\\x00`"),
     ("let a = 'open\nlet b = 2", 1, 9, "this string is not closed"),

@@ -129,7 +129,7 @@ def test_operator_spans():
 
 @pytest.mark.parametrize("src,message,col", [
     # one comparison at most (the words are those of the nested grammar's parser)
-    ("a == b == c", "expected `->`, `and`, `or`, add_op or a new line, found `==`", 8),
+    ("a == b == c", "expected `->`, `and`, `if`, `or`, add_op or a new line, found `==`", 8),
     # `not` starts a comparison only: not after an operator
     ("a + not b", "expected an expression, found the keyword `not`", 5),
     ("a == not b", "expected an expression, found the keyword `not`", 6),
