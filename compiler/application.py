@@ -102,6 +102,10 @@ class Application:
     def make_layer(self, kind: str, pos, kw, span: Span) -> LayerVal:
         spec = REGISTRY[kind]
         params = spec.params
+        if spec.variadic and len(pos) > 1:
+            first, last = pos[0][1], pos[-1][1]
+            pos = [(tuple(v for v, _ in pos), Span(first.file, first.line, first.column, last.end_line,
+                                                   last.end_column))]
         if len(pos) > len(params):
             extra_span = pos[len(params)][1]
             takes = f"at most {len(params)} argument{'s' * (len(params) != 1)}" if params else "no arguments"

@@ -79,8 +79,24 @@ class Attribute(Node):
 
 @dataclass
 class Index(Node):
+    """`v[i]`, `v[:, 0]`: each item an expression, a `SliceExpr` or an `EllipsisIndex`."""
+
     value: Node
-    index: Node
+    items: list[Node]
+
+
+@dataclass
+class SliceExpr(Node):
+    """`a:b:c` in a subscript; an absent part is None."""
+
+    start: Node | None
+    stop: Node | None
+    step: Node | None
+
+
+@dataclass
+class EllipsisIndex(Node):
+    """`...` in a subscript."""
 
 
 @dataclass

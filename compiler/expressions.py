@@ -41,6 +41,7 @@ def _number_fns() -> dict:
 
 
 _NUMBER_FNS = _number_fns()
+INT64_MAX = 2 ** 63 - 1   # ONNX Slice's "to the end"
 
 
 class Expressions:
@@ -288,17 +289,86 @@ class Expressions:
         raise error("E0117", f"{show(v)} has no property `{n.attr}`", n.span)
 
     def _e_Index(self, n, env, sym):
-        v, i = self.eval(n.value, env), self.eval(n.index, env)
-        if v is POISON or i is POISON:
+        v = self.eval(n.value, env)
+        items = [self._subscript(i, env) for i in n.items]
+        if v is POISON or any(i is POISON for i in items):
             return POISON
+        if isinstance(v, Tensor):
+            return self._tensor_index(v, n, items)
         if isinstance(v, (list, tuple, str)):
+            if len(items) != 1 or items[0] is Ellipsis:
+                raise error("E0117", f"{show(v)} takes one index or slice", n.span)
+            i = items[0]
+            if isinstance(i, slice):
+                return v[i]
             if not _is_int(i):
-                raise error("E0117", f"an index must be an integer; got {show(i)}", n.index.span)
+                raise error("E0117", f"an index must be an integer; got {show(i)}", n.items[0].span)
             if not -len(v) <= i < len(v):
                 raise error("E0120", f"index {i} is out of range for {show(v)} of length {len(v)}",
-                            n.index.span)
+                            n.items[0].span)
             return v[i]
         raise error("E0117", f"cannot index {show(v)}", n.value.span)
+
+    def _subscript(self, item, env):
+        """An index's value, a Python `slice` of its parts, or Ellipsis."""
+        if isinstance(item, ast.EllipsisIndex):
+            return Ellipsis
+        if not isinstance(item, ast.SliceExpr):
+            return self.eval(item, env)
+        parts = []
+        for part, what in ((item.start, "start"), (item.stop, "stop"), (item.step, "step")):
+            p = None if part is None else self.eval(part, env)
+            if p is POISON:
+                return POISON
+            if p is not None and not (_is_int(p) or isinstance(p, Sym) and what != "step"):
+                raise error("E0117", f"a slice's {what} must be an integer; got {show(p)}", part.span)
+            if what == "step" and p is not None and p <= 0:
+                raise error("E0107", f"a slice step must be positive; got {p}", part.span)
+            parts.append(p)
+        return slice(*parts)
+
+    def _tensor_index(self, x: Tensor, n, items):
+        """`x[:, 0]`, `x[..., 2:-2]`: one Slice layer; an integer index removes its dimension."""
+        if x.shape is None:
+            return POISON
+        if sum(i is Ellipsis for i in items) > 1:
+            raise error("E0117", "a subscript holds one `...` at most", n.span)
+        rank = len(x.shape)
+        used = sum(i is not Ellipsis for i in items)
+        if used > rank:
+            raise error("E0120", f"{used} indices for a tensor of rank {rank} ({fmt_shape(x.shape)})", n.span)
+        axes, starts, ends, steps, squeeze = [], [], [], [], []
+        dim = 0
+        for item, node in zip(items, n.items):
+            if item is Ellipsis:
+                dim += rank - used
+                continue
+            size = x.shape[dim]
+            if isinstance(item, slice):
+                if item != slice(None):
+                    axes.append(dim)
+                    starts.append(0 if item.start is None else item.start)
+                    ends.append(INT64_MAX if item.stop is None else item.stop)
+                    steps.append(1 if item.step is None else item.step)
+            elif _is_int(item) or isinstance(item, Sym):
+                if _is_int(item) and isinstance(size, int) and not -size <= item < size:
+                    raise error("E0120", f"index {item} is out of range for dimension {dim} of "
+                                f"{fmt_shape(x.shape)} (size {size})", node.span)
+                axes.append(dim)
+                starts.append(item)
+                ends.append(INT64_MAX if _is_int(item) and item == -1 else item + 1)
+                steps.append(1)
+                squeeze.append(dim)
+            else:
+                raise error("E0117", f"a tensor index must be an integer or a slice; got {show(item)}", node.span)
+            dim += 1
+        if not axes:
+            return x
+        kw = {"starts": (tuple(starts), n.span), "ends": (tuple(ends), n.span), "steps": (tuple(steps), n.span)}
+        if squeeze:
+            kw["squeeze"] = (tuple(squeeze), n.span)
+        lv = self.make_layer("Slice", [(tuple(axes), n.span)], kw, n.span)
+        return self.apply_layer(lv, [x], None, n.span)[0]
 
     def _e_Call(self, n, env, sym):
         if isinstance(n.func, ast.Name):

@@ -14,7 +14,7 @@ from onnx import TensorProto, helper
 
 from .ir import IR
 from .layers import REGISTRY
-from .shapes import Sym
+from .shapes import ATOMS, Sym
 from .writer import Init, LoweredModel
 
 OPSET = 21
@@ -38,6 +38,50 @@ class Emitter:
         self.weight_names: dict = {}   # the layer's weights named otherwise than `<layer>.<weight>`
         self._emitted: dict = {}       # initializer name -> its array (a shared weight is written once)
         self._k = 0
+        self.symbols: dict[str, tuple] = {}   # a symbol -> (input name, axis, coefficient, constant)
+        self._dims: dict = {}
+
+    def dim(self, d) -> str:
+        """A size as a 1-D int64 tensor of one element: a constant if it is
+        known, else computed at run time from the inputs' shapes (each
+        symbol from the input dimension that holds it, opaque atoms by
+        their definition in shapes.ATOMS). Cached per size."""
+        if isinstance(d, int):
+            return self.const([d], hint="size")
+        if d in self._dims:
+            return self._dims[d]
+        terms = []
+        for atom, c in d.terms.items():
+            t = self._atom(atom)
+            terms.append(t if c == 1 else self.op("Mul", [t, self.const([c], hint="size")]))
+        out = terms[0]
+        for t in terms[1:]:
+            out = self.op("Add", [out, t])
+        if d.const:
+            out = self.op("Add", [out, self.const([d.const], hint="size")])
+        self._dims[d] = out
+        return out
+
+    def _atom(self, atom: str) -> str:
+        if atom in ATOMS:
+            op, a, b = ATOMS[atom]
+            # Sizes are not negative, where ONNX's integer Div (truncating) is floor division.
+            return self.op("Mul" if op == "*" else "Div", [self.dim(a), self.dim(b)])
+        if atom not in self.symbols:
+            raise ValueError(f"the size `{atom}` is not a dimension of any input")
+        name, axis, c, k = self.symbols[atom]
+        t = self.op("Shape", [name], start=axis, end=axis + 1)
+        if k:
+            t = self.op("Sub", [t, self.const([k], hint="size")])
+        if c != 1:
+            t = self.op("Div", [t, self.const([c], hint="size")])
+        return t
+
+    def sizes(self, dims) -> str:
+        """A shape as a 1-D int64 tensor (see `dim`); a constant if all are known."""
+        if all(isinstance(d, int) for d in dims):
+            return self.const(list(dims), hint="shape")
+        return self.op("Concat", [self.dim(d) for d in dims], axis=0)
 
     def fresh(self, base: str) -> str:
         name, k = base, 1
@@ -131,6 +175,11 @@ def lower_lazy(ir: IR, source: str = "") -> "LoweredModel":
         e._names.add(d["name"])
         tensor[(n, 0)] = d["name"]
         inputs.append(_value_info(d["name"], d["shapes"][0], ir.dtype_of(n)))
+        for axis, dim in enumerate(d["shapes"][0]):
+            # `[N, 2*H + 1]`: H is (that dimension - 1) / 2.
+            if isinstance(dim, Sym) and len(dim.terms) == 1 and next(iter(dim.terms)) not in ATOMS:
+                (atom, c), = dim.terms.items()
+                e.symbols.setdefault(atom, (d["name"], axis, c, dim.const))
     wanted: dict[tuple[int, int], str] = {}
     for o in ir.outputs:
         wanted.setdefault((o.node, o.port), o.name)

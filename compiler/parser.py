@@ -275,7 +275,8 @@ class _ToAst(Transformer):
                 j += 2
             elif t == "LSQB":
                 close = c[j + 2]
-                node = ast.Index(Span(file, s.line, s.column, close.end_line, close.end_column), node, c[j + 1])
+                node = ast.Index(Span(file, s.line, s.column, close.end_line, close.end_column), node,
+                                 c[j + 1])
                 j += 3
             else:   # "(" args? ")"
                 args = c[j + 1]
@@ -311,6 +312,15 @@ class _ToAst(Transformer):
         for a in c[0::2]:
             (kw if type(a) is ast.Keyword else pos).append(a)
         return pos, kw
+
+    def subscripts(self, c):   # items separated by ","; `...` is a token
+        return [ast.EllipsisIndex(self._tspan(x)) if type(x) is Token else x
+                for x in c[0::2] if x is not None]
+
+    def slice(self, c):   # [expr] ":" [expr] [":" [expr]]
+        parts = [x for x in c if not (type(x) is Token and x.type == "COLON")]
+        parts += [None] * (3 - len(parts))
+        return ast.SliceExpr(self._span(c), *parts[:3])
 
     def kwarg(self, c):   # NAME "=" expr
         name, value = c[0], c[2]

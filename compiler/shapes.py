@@ -15,6 +15,17 @@ from typing import Union
 Dim = Union[int, "Sym"]
 Shape = tuple  # tuple[Dim, ...]
 
+# What each opaque atom stands for: its name -> (op, left, right) with op "*"
+# or "//", so that lowering can compute a symbolic size at run time from the
+# inputs' shapes (lower.py, Emitter.dim). The text of an atom alone is not
+# enough: `2*(H - 1) // 2` would read back as (2*(H - 1)) // 2.
+ATOMS: dict[str, tuple] = {}
+
+
+def _atom(name: str, op: str, left, right) -> "Sym":
+    ATOMS.setdefault(name, (op, left, right))
+    return Sym.symbol(name)
+
 
 class Sym:
     __slots__ = ("terms", "const", "_hash")
@@ -64,7 +75,7 @@ class Sym:
             return Sym.make({a: c * other for a, c in self.terms.items()}, self.const * other)
         if isinstance(other, Sym):
             # A product of symbols is kept as one opaque atom.
-            return Sym.symbol(f"{_factor(self)}*{_factor(other)}")
+            return _atom(f"{_factor(self)}*{_factor(other)}", "*", self, other)
         return NotImplemented
 
     __rmul__ = __mul__
@@ -75,14 +86,14 @@ class Sym:
                 return self
             if all(c % other == 0 for c in self.terms.values()) and self.const % other == 0:
                 return Sym.make({a: c // other for a, c in self.terms.items()}, self.const // other)
-            return Sym.symbol(f"({self}) // {other}")
+            return _atom(f"({self}) // {other}", "//", self, other)
         if isinstance(other, Sym):
-            return Sym.symbol(f"({self}) // ({other})")
+            return _atom(f"({self}) // ({other})", "//", self, other)
         return NotImplemented
 
     def __rfloordiv__(self, other):
         if isinstance(other, int):
-            return Sym.symbol(f"{other} // ({self})")
+            return _atom(f"{other} // ({self})", "//", other, self)
         return NotImplemented
 
     def __eq__(self, other):

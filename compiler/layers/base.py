@@ -111,6 +111,9 @@ class Layer:
     # and as a method, `x.transpose(1, 2)`; its leading tensor arguments
     # are its inputs and the rest its parameters.
     function: bool = False
+    # `permute(0, 2, 1)`, `reshape(N, -1, 3)`: several positional arguments
+    # are gathered into a tuple for the first parameter (one tuple works too).
+    variadic: bool = False
     doc: str = ""
     cases: list[Case] = []
     dtypes: tuple[str, ...] = ("float32",)   # what its inputs may be
@@ -205,6 +208,15 @@ def coerce(value, ptype: str, p: P):
         raise ArgTypeError(f"`{p.name}` must be an integer or a tuple of integers; got {_show(value)}")
     if ptype == "float?":
         return None if value is None else coerce(value, "float", p)
+    if ptype == "sizes":  # as "ints", and symbolic sizes too (`x.shape[0]`), computed at run time
+        from ..shapes import Sym
+        if _is_int(value) or isinstance(value, Sym):
+            return value
+        if isinstance(value, (list, tuple)) and value and all(_is_int(v) or isinstance(v, Sym) for v in value):
+            return tuple(value)
+        raise ArgTypeError(f"`{p.name}` must be a size or a tuple of sizes; got {_show(value)}")
+    if ptype == "sizes?":
+        return None if value is None else coerce(value, "sizes", p)
     if ptype == "ints?":
         return None if value is None else coerce(value, "ints", p)
     if ptype == "floats":

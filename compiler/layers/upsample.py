@@ -47,7 +47,7 @@ class Upsample(Layer):
 
     names = {"Upsample": None}
     params = (P("scale_factor", "floats", None, doc="a number, or one per spatial dimension"),
-              P("size", "ints", None, doc="the output's spatial size"),
+              P("size", "sizes", None, doc="the output's spatial size; symbolic sizes (`y.shape[2:]`) too"),
               P("mode", "str", "nearest", choices=MODES),
               P("align_corners", "bool", False))
     cases = [
@@ -107,7 +107,7 @@ class Upsample(Layer):
         a.use_sizes, a.gather = a.size is not None, None
         if a.size is not None:
             out = per_dim(a.size, d, "size")
-            if any(v <= 0 for v in out):
+            if any(is_concrete(v) and v <= 0 for v in out):
                 raise ShapeError("E0107", f"`size` must be positive; got {a.size}", arg="size")
             a.out_size, a.scales = out, None
             return [(x[0], x[1]) + out]
@@ -175,7 +175,7 @@ class Upsample(Layer):
         d = len(a.out_size)
         axes = list(range(2, 2 + d))
         if a.use_sizes:
-            args = ["", e.const(list(a.out_size), hint="sizes")]
+            args = ["", e.sizes(list(a.out_size))]   # symbolic ones computed at run time
         else:
             args = [e.const(list(a.onnx_scales), dtype="float32", hint="scales")]
         attrs = {"axes": axes}

@@ -93,7 +93,13 @@ def _sexp(n):
     if isinstance(n, ast.Attribute):
         return f"(. {_sexp(n.value)} {n.attr})"
     if isinstance(n, ast.Index):
-        return f"([] {_sexp(n.value)} {_sexp(n.index)})"
+        return f"([] {_sexp(n.value)}" + "".join(" " + _sexp(i) for i in n.items) + ")"
+    if isinstance(n, ast.SliceExpr):
+        return "(:" + "".join(" " + ("_" if p is None else _sexp(p)) for p in (n.start, n.stop, n.step)) + ")"
+    if isinstance(n, ast.EllipsisIndex):
+        return "..."
+    if isinstance(n, ast.Literal):
+        return str(n.value)
     if isinstance(n, ast.Call):
         return f"(call {_sexp(n.func)}" + "".join(" " + _sexp(a) for a in n.args) + ")"
     raise TypeError(n)
@@ -112,6 +118,9 @@ def _sexp(n):
     ("- - a * b", "(* (neg (neg a)) b)"),
     ("(a + b) * c", "(* (+ a b) c)"),
     ("f(a)(b)[c].d", "(. ([] (call (call f a) b) c) d)"),
+    ("x[:, 0]", "([] x (: _ _ _) 0)"),
+    ("x[..., a + 1:-2, ::2,]", "([] x ... (: (+ a 1) (neg 2) _) (: _ _ 2))"),
+    ("x[a:b:c][::]", "([] ([] x (: a b c)) (: _ _ _))"),
 ])
 def test_operator_precedence_and_associativity(src, tree):
     assert _sexp(parse_expression(src, "t.nnd")) == tree
