@@ -482,8 +482,10 @@ class Expressions:
                 for v, s in pos:
                     if not isinstance(v, Tensor):
                         raise error("E0117", f"`{kind.lower()}` combines tensors; got {show(v)}", s)
-                if len(xs) < 2 and kind != "Concat":
-                    raise error("E0115", f"`{kind.lower()}` needs at least two tensors", span)
+                # concat(x) is x; with nothing to combine there is no node to make
+                need = "one tensor" if kind == "Concat" else "two tensors"
+                if len(xs) < (1 if kind == "Concat" else 2):
+                    raise error("E0115", f"`{kind.lower()}` needs at least {need}; got {len(xs)}", span)
                 lv = self.make_layer(kind, [], axis_kw, span)
                 return self.apply_layer(lv, xs, None, span, primary=self.callee_span)[0]
             return fn

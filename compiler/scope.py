@@ -123,6 +123,7 @@ class Frame:
     actuals: list = field(default_factory=list)
     next_input: int = 0
     outputs: list = field(default_factory=list)   # (name, value, span)
+    output_spans: dict = field(default_factory=dict)   # name -> span, for finding a repeat at once
     instance: str = ""
     call_span: Span | None = None
     nested: int = 0                 # inside how many `if`/`for` bodies

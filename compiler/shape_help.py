@@ -254,22 +254,33 @@ def _bytes(n: int) -> str:
     return f"{n} bytes"
 
 
+def _least(d) -> int:
+    """The smallest a dimension can be: an int itself; a sum of symbols with
+    positive coefficients (`H + 2000000000`) with every symbol 1; anything
+    else (a difference, a floor division) 1."""
+    if isinstance(d, int):
+        return d
+    if all(c > 0 and a.isidentifier() for a, c in d.terms.items()):
+        return max(1, d.const + sum(d.terms.values()))
+    return 1
+
+
 def _too_big(shape) -> str | None:
     """A message if a float32 tensor of this shape needs more than
-    MAX_TENSOR_BYTES even with every symbolic size 1."""
+    MAX_TENSOR_BYTES even with every symbolic size at its smallest."""
     if shape is None:
         return None
     n = 1
     for d in shape:
-        if isinstance(d, int):
-            n *= d
+        n *= _least(d)
     if n * 4 <= MAX_TENSOR_BYTES:
         return None
     open_ = [d for d in shape if not isinstance(d, int)]
-    names = [str(d) for d in open_ if d.is_symbol()]
+    exact = all(a.isidentifier() and c > 0 for d in open_ for a, c in d.terms.items())
+    names = [a for d in open_ for a in d.terms]
     with_ = ""
     if open_:
-        with_ = (" even with " + ", ".join(f"{x} = 1" for x in dict.fromkeys(names))) if len(names) == len(open_) \
+        with_ = (" even with " + ", ".join(f"{x} = 1" for x in dict.fromkeys(names))) if exact \
             else " even with its symbolic sizes 1"
     return (f"a tensor of shape {fmt_shape(shape)}, which needs {_bytes(n * 4)}" + with_
             + f"; the limit is {_bytes(MAX_TENSOR_BYTES)}")

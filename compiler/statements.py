@@ -55,11 +55,12 @@ class Statements:
                     raise self._unknown(n, s.span, env) from None
                 if v is not POISON and not isinstance(v, Tensor):
                     raise error("E0121", f"output `{n}` must be a tensor; it is {show(v)}", s.span)
-                first = next((o for o in f.outputs if o[0] == n), None)
+                first = f.output_spans.get(n)
                 if first is not None:
                     raise error("E0108", f"output `{n}` is declared twice", s.span,
-                                labels=[Label(first[2], "first declared here")])
+                                labels=[Label(first, "first declared here")])
                 f.outputs.append((n, v, s.span))
+                f.output_spans[n] = s.span
         elif isinstance(s, ast.Let):
             env.vars[s.name] = self.eval(s.value, env)
         elif isinstance(s, ast.ParamDecl):

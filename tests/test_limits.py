@@ -124,3 +124,84 @@ def test_grammar_cache_is_optional(tmp_path, monkeypatch):
         out = subprocess.run([sys.executable, "-c", code], env=dict(os.environ, **env), capture_output=True,
                              text=True, timeout=120)
         assert out.stdout.strip() == "True", out.stderr
+
+
+BUILTIN_ARGS = ["", "x", "x, x, x", "1", "1, 2", "[]", "[1, 2]", '"a"', "inf", "true", "x, 2", "x, 0",
+                "x, -1", "x, []", "x, [3]", "x, 1.5", "x, 2, 3", "dim = 1", "x, dim = 1", "x, x, axis = 9", "[x, x]"]
+
+
+@pytest.mark.parametrize("f", ["concat", "add", "subtract", "multiply", "split", "len", "min", "max", "int"])
+def test_builtins_report_bad_calls_and_never_raise(f):
+    """Every built-in function, given nothing, too much or the wrong types, in a
+    model or in a top-level `let` (where there is no graph): a located
+    diagnostic or a value, never an exception."""
+    for args in BUILTIN_ARGS:
+        for text in (HEAD + f"    let g = {f}({args})\n" + TAIL,
+                     HEAD + f"    g = {f}({args})\n" + TAIL,
+                     f"let g = {f}({args})\n" + HEAD + TAIL):
+            _, res = _check(text)
+            assert all(d.span is not None for d in res.diagnostics), (text, res.diagnostics)
+
+
+def test_concat_of_nothing_is_a_tensor_count_error():
+    for text in (HEAD + "    let g = concat()\n" + TAIL, "let g = concat()\n" + HEAD + TAIL):
+        codes, res = _check(text)
+        assert codes == ["E0115"] and res.diagnostics[0].message == "`concat` needs at least one tensor; got 0"
+        assert res.diagnostics[0].span.line in (1, 3)
+    codes, _ = _check(HEAD + "    output z = concat(x)\n" + TAIL)
+    assert codes == []
+
+
+@pytest.mark.parametrize("line, code, what", [
+    ("    a = split(x, 1000000000)\n", "E0311", "into 1000000000 equal parts"),
+    ("    a = x -> Split(1000000000)\n", "E0311", "into 1000000000 equal parts"),
+    ("    a = w -> Split(100000)\n", "E0119", "a split into 100,000 parts; the limit is 50,000"),
+    ("    a = split(w, [1] * 100000)\n", "E0119", "a split into 100,000 parts; the limit is 50,000"),
+    ("    a = x -> Linear(3) -> Conv2d(3, 3) -> Split(1000000000)\n", "E0310", "Conv2d"),
+])
+def test_split_counts_are_checked_before_allocation(line, code, what):
+    """A part count is held against the dimension, then against the limit on
+    a split's outputs; a split that fails stands as one unknown tensor (once
+    these made a billion of them: 40 s, 4 GB, MemoryError)."""
+    codes, res = _check(HEAD + "    input w: [N, 100000]\n" + line + "    output v = w\n" + TAIL, seconds=3.0)
+    assert codes == [code] and what in res.diagnostics[0].message, res.diagnostics
+
+
+def test_a_split_at_the_limit_is_made():
+    codes, res = _check(HEAD + "    input w: [N, 50000]\n    a = split(w, 50000)\n"
+                        "    output v = a[49999]\n" + TAIL, seconds=10.0)
+    assert codes == [] and res.ir.node_count() == 3
+
+
+def _elaboration_time(n_outputs: int) -> float:
+    text = HEAD + "".join(f"    output y{i} = x\n" for i in range(n_outputs)) + "}\n"
+    best = float("inf")
+    for _ in range(3):
+        t = time.perf_counter()
+        res = nnd.check(text=text)
+        best = min(best, time.perf_counter() - t)
+        assert res.ok and len(res.ir.outputs) == n_outputs
+    return best
+
+
+def test_outputs_are_declared_in_linear_time():
+    """Each `output` once searched the ones before it: 60,000 took over a
+    minute. Ten times the outputs must take about ten times as long (the
+    quadratic search made it over 40)."""
+    small, large = _elaboration_time(2_000), _elaboration_time(20_000)
+    assert large < 25 * small + 0.5, (small, large)
+
+
+def test_symbolic_sizes_count_toward_the_tensor_limit():
+    """Every symbol is at least 1, so [N, 3, H + 2e9, W + 2e9] holds at least
+    3 * (1 + 2e9)^2 values; before, the symbolic sizes were skipped and
+    onnxruntime overflowed."""
+    text = "model M {\n    input x: [N, 3, H, W]\n    output y = x -> Pad(%s)\n}\n"
+    codes, res = _check(text % "1000000000")
+    assert codes == ["E0119"] and res.diagnostics[0].message.startswith(
+        "`Pad` would make a tensor of shape [N, 3, H + 2000000000, W + 2000000000], which needs ")
+    assert "even with N = 1, H = 1, W = 1; the limit is 64.0 GiB" in res.diagnostics[0].message
+    codes, _ = _check(text % "100000")     # 3 * 200001^2 floats: 447 GiB
+    assert codes == ["E0119"]
+    codes, _ = _check(text % "20000")      # 3 * 40001^2 floats: 17.9 GiB
+    assert codes == []

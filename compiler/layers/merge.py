@@ -6,6 +6,8 @@ from __future__ import annotations
 from ..shapes import broadcast, fmt_shape, is_concrete
 from .base import P, Case, Layer, ShapeError, register
 
+MAX_PARTS = 50_000   # outputs of one split (docs/diagnostics.md, the limits)
+
 
 @register
 class Elementwise(Layer):
@@ -135,8 +137,11 @@ class Split(Layer):
 
     def n_outputs(self, a):
         s = a.sections
-        return s if isinstance(s, int) and not isinstance(s, bool) and s > 0 else \
+        n = s if isinstance(s, int) and not isinstance(s, bool) and s > 0 else \
             len(s) if isinstance(s, (list, tuple)) else 1
+        # A split refused for its count stands as one unknown tensor, not as
+        # a billion of them.
+        return n if n <= MAX_PARTS else 1
 
     def infer(self, a, ins):
         (x,) = ins
@@ -151,12 +156,14 @@ class Split(Layer):
             if not is_concrete(dim) or dim % s:
                 raise ShapeError("E0311", f"cannot split dimension {axis} of size {dim} into {s} equal parts",
                                  arg="sections")
+            _check_parts(s)
             sizes = [dim // s] * s
         elif isinstance(s, (list, tuple)) and s and all(isinstance(v, int) and not isinstance(v, bool) and v > 0
                                                          for v in s):
             if sum(s) != dim:
                 raise ShapeError("E0311", f"split sizes add up to {sum(s)}, but dimension {axis} is {dim}",
                                  arg="sections")
+            _check_parts(len(s))
             sizes = list(s)
         else:
             raise ShapeError("E0106", "`sections` must be a positive count or a list of positive sizes",
@@ -171,3 +178,9 @@ class Split(Layer):
     def reference(self, a):
         import torch
         return lambda xs, p: list(torch.split(xs[0], a.sizes, dim=a.axis_norm))
+
+
+def _check_parts(n: int) -> None:
+    if n > MAX_PARTS:
+        raise ShapeError("E0119", f"a split into {n:,} parts; the limit is {MAX_PARTS:,}", arg="sections",
+                         help="split into fewer, larger parts")
