@@ -19,6 +19,11 @@ from . import ast
 from .diagnostics import Diagnostic, Label, Span
 from .lexer import FastLexer
 
+# Brackets (`(`, `[` and `{` together) nested deeper than this are an error
+# (E0119), found by the post-lexer as the tokens stream in, so that the
+# parser never sees the rest of a pathological input (millions of `(`).
+MAX_NESTING = 150
+
 # Tokens after which a newline cannot end a statement.
 _OPEN_VALUES = {"->", "=", ",", ":", "(", "[", "{", "and", "or", "not", "as", "..", "in", "else"}
 _OPEN_TYPES = {"ADD_OP", "MUL_OP", "COMP_OP", "_NL"}
@@ -34,6 +39,7 @@ class _NewlinePostLex:
 
     def process(self, stream):
         depth = 0
+        nesting = 0   # of all three kinds of bracket, for MAX_NESTING
         prev = None
         pending = None
         for tok in stream:
@@ -54,6 +60,12 @@ class _NewlinePostLex:
                 depth += 1
             elif tok.value in (")", "]"):
                 depth = max(0, depth - 1)
+            if tok.value in ("(", "[", "{") and tok.type != "STRING":
+                nesting += 1
+                if nesting > MAX_NESTING:
+                    raise _TooDeep(tok)
+            elif tok.value in (")", "]", "}") and tok.type != "STRING":
+                nesting = max(0, nesting - 1)
             yield tok
             prev = tok
         if pending is not None:
@@ -62,6 +74,14 @@ class _NewlinePostLex:
             # A synthetic newline (empty value) just after the last token.
             yield Token("_NL", "", start_pos=prev.end_pos, line=prev.end_line, column=prev.end_column,
                         end_line=prev.end_line, end_column=prev.end_column, end_pos=prev.end_pos)
+
+
+class _TooDeep(Exception):
+    """Brackets nest past MAX_NESTING at `token`."""
+
+    def __init__(self, token: Token):
+        super().__init__("brackets nest too deeply")
+        self.token = token
 
 
 def _is_open(tok: Token) -> bool:
@@ -446,6 +466,11 @@ def _parse(text: str, file: str, start: str):
             return parser.parse(text, start=start)
     except UnexpectedInput as e:
         raise ParseError(_syntax_diagnostic(e, text, file)) from None
+    except _TooDeep as e:
+        t = e.token
+        raise ParseError(Diagnostic("E0119", f"brackets nest more than {MAX_NESTING} deep",
+                                    Span(file, t.line, t.column, t.end_line, t.end_column),
+                                    help="split deep expressions with `let` or intermediate tensors")) from None
 
 
 def _end_span(text: str, file: str) -> Span:

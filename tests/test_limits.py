@@ -35,8 +35,32 @@ def test_deep_expressions(expr):
     assert codes in ([], ["E0119"]) or codes[0] in ("E0117", "E0119"), codes
 
 
-def test_parentheses_alone_do_not_nest_the_tree():
-    codes, _ = _check(HEAD + "    let a = " + "(" * 10_000 + "1" + ")" * 10_000 + "\n" + TAIL)
+@pytest.mark.parametrize("open_, close", [("(", ")"), ("[", "]")])
+def test_brackets_past_the_nesting_limit(open_, close):
+    """100,000 nested brackets are refused before lark parses them (7 million
+    once took 90 s and 2 GB), at the first bracket past the limit."""
+    from nnd.parser import MAX_NESTING
+    codes, res = _check(HEAD + "    let a = " + open_ * 100_000 + "1" + close * 100_000 + "\n" + TAIL, seconds=1.0)
+    assert codes == ["E0119"]
+    d = res.diagnostics[0]
+    assert d.message == f"brackets nest more than {MAX_NESTING} deep"
+    # The body's `{` is level 1, so the bracket at level MAX_NESTING + 1 is the MAX_NESTING-th here.
+    col = len("    let a = ") + MAX_NESTING
+    assert (d.span.line, d.span.column, d.span.end_line, d.span.end_column) == (3, col, 3, col + 1)
+
+
+def test_brackets_up_to_the_nesting_limit():
+    from nnd.parser import MAX_NESTING
+    n = MAX_NESTING - 1   # and the body's `{`
+    codes, _ = _check(HEAD + "    let a = " + "(" * n + "1" + ")" * n + "\n" + TAIL)
+    assert codes == []
+    codes, _ = _check(HEAD + "    let a = " + "(" * (n + 1) + "1" + ")" * (n + 1) + "\n" + TAIL)
+    assert codes == ["E0119"]
+
+
+def test_brackets_in_strings_and_comments_do_not_nest():
+    text = HEAD + "    let a = \"" + "(" * 1000 + "\"  # " + "[" * 1000 + "\n" + TAIL
+    codes, _ = _check(text)
     assert codes == []
 
 
@@ -48,6 +72,8 @@ def test_long_else_if_chain():
 
 def test_unclosed_brackets_at_scale():
     codes, _ = _check(HEAD + "    let a = " + "(" * 50_000 + "\n" + TAIL)
+    assert codes == ["E0119"]   # the nesting limit, before the missing `)`
+    codes, _ = _check(HEAD + "    let a = " + "(" * 100 + "\n" + TAIL)
     assert codes and codes[0] in ("E0001", "E0003")
 
 
@@ -103,6 +129,17 @@ def test_absurd_sizes_are_refused_before_allocation():
     assert codes == ["E0119"] and "TiB" in res.diagnostics[0].message
     codes, res = _check("model M {\n    input x: [N, 3, 99999999, 99999999]\n    output y = x\n}\n")
     assert codes == ["E0119"] and "N = 1" in res.diagnostics[0].message
+
+
+@pytest.mark.parametrize("call", ["x -> Split(1000000000)", "split(x, 1000000000)"])
+def test_split_into_absurdly_many_parts(call):
+    """Refused when written: a shape error used to make one placeholder per
+    part (40 s and 4 GB, then MemoryError)."""
+    codes, res = _check(HEAD + f"    t = {call}\n" + TAIL, seconds=2.0)
+    assert codes == ["E0119"]
+    d = res.diagnostics[0]
+    assert d.message == "cannot split into 1,000,000,000 parts; the limit is 50,000"
+    assert d.span.column == len("    t = " + call) - len("1000000000)") + 1
 
 
 def test_huge_literals():

@@ -88,6 +88,12 @@ class Concat(Layer):
         return lambda xs, p: [torch.cat(xs, dim=a.axis)]
 
 
+# Parts of one split: each is a tensor the elaborator makes (even after a
+# shape error, so that `a, b = split(...)` can go on), so a typo such as
+# `split(x, 1000000000)` must not be attempted.
+MAX_PARTS = 50_000
+
+
 @register
 class Split(Layer):
     """`split(x, n)` into n equal parts, or `split(x, [s1, s2, ...])`, along `axis`."""
@@ -101,6 +107,11 @@ class Split(Layer):
         s = a.sections
         return s if isinstance(s, int) and not isinstance(s, bool) and s > 0 else \
             len(s) if isinstance(s, (list, tuple)) else 1
+
+    def validate(self, a):
+        n = self.n_outputs(a)
+        if n > MAX_PARTS:
+            raise ShapeError("E0119", f"cannot split into {n:,} parts; the limit is {MAX_PARTS:,}", arg="sections")
 
     def infer(self, a, ins):
         (x,) = ins
