@@ -98,6 +98,11 @@ class Loader:
 
     def _import(self, item: ast.Import, importer: Module) -> Module | None:
         if item.is_file:
+            bad = _invalid_path_char(item.module)
+            if bad is not None:
+                raise error("E0004", f"cannot read `{_shown(item.module)}`: the path is not valid "
+                            f"(it contains {bad})", item.span,
+                            help="a path cannot contain NUL, control characters or lone surrogates")
             base = os.path.dirname(importer.key) if not importer.key.startswith("std:") else self.root_dir
             key = os.path.normpath(os.path.join(base, item.module))
             if not self.allow_outside and not _inside(key, self.root_dir):
@@ -157,6 +162,24 @@ def _parse_cached(text: str, display: str) -> ast.Program:
     (an editor, a test suite) parses each unchanged file, the standard
     library's above all, once. The syntax tree is never modified."""
     return parse(text, display)
+
+
+def _invalid_path_char(path: str) -> str | None:
+    """What makes `path` no file name (NUL, a control character, a lone
+    surrogate: the OS refuses some, and none can be typed), or None."""
+    for ch in path:
+        o = ord(ch)
+        if o == 0:
+            return "a NUL character"
+        if o < 32 or o == 127:
+            return f"the control character U+{o:04X}"
+        if 0xD800 <= o <= 0xDFFF:
+            return f"the lone surrogate U+{o:04X}"
+    return None
+
+
+def _shown(path: str) -> str:
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in path)
 
 
 def _inside(path: str, root: str) -> bool:

@@ -316,6 +316,19 @@ def test_symlink_out_of_the_project_is_refused(tmp_path):
     assert _codes(nnd.check(str(proj / "main.nnd"))) == ["E0112"]
 
 
+@pytest.mark.parametrize("path, what", [("\\x00.nnd", "a NUL character"),
+                                        ("a\\nb.nnd", "the control character U+000A"),
+                                        ("\\ud800.nnd", "the lone surrogate U+D800")])
+@pytest.mark.parametrize("outside", [False, True])
+def test_invalid_import_paths(tmp_path, path, what, outside):
+    """Not "outside the project" (nor, with the flag, a crash on the NUL)."""
+    (tmp_path / "m.nnd").write_text(f'import "{path}"\n' + CLEAN)
+    res = nnd.check(str(tmp_path / "m.nnd"), allow_outside=outside)
+    d, = res.diagnostics
+    assert d.code == "E0004" and d.message.endswith(f"the path is not valid (it contains {what})")
+    assert (d.span.line, d.span.column) == (1, 1)
+
+
 def test_absolute_imports_and_special_files_are_refused(tmp_path):
     (tmp_path / "main.nnd").write_text('import "/etc/passwd"\n' + CLEAN)
     assert _codes(nnd.check(str(tmp_path / "main.nnd"))) == ["E0112"]
