@@ -16,7 +16,7 @@ from importlib import resources
 
 from . import ast
 from .diagnostics import CompileError, Diagnostic, Sources, Span, error
-from .parser import ParseError, parse
+from .parser import ParseError, normalize_newlines, parse
 
 MAX_FILE_BYTES = 16 * 1024 * 1024
 MAX_IMPORT_DEPTH = 64
@@ -58,11 +58,11 @@ class Loader:
             text = data.decode("utf-8")
             return text[1:] if text.startswith("\ufeff") else text   # a byte-order mark is no character
         except UnicodeDecodeError as e:
-            good = data[:e.start].decode("utf-8")
+            good = normalize_newlines(data[:e.start].decode("utf-8"))
             line = good.count("\n") + 1
             col = len(good) - (good.rfind("\n") + 1) + 1
             # Keep the text for rendering, with the bad bytes replaced.
-            self.sources.add(display, data.decode("utf-8", errors="replace"))
+            self.sources.add(display, normalize_newlines(data.decode("utf-8", errors="replace")))
             self.diags.append(Diagnostic("E0005", f"`{display}` is not valid UTF-8 (byte 0x{data[e.start]:02x})",
                                          Span(display, line, col, line, col + 1),
                                          help="save the file as UTF-8"))
@@ -73,6 +73,7 @@ class Loader:
         return self._load(os.path.abspath(display), display, text)
 
     def _load(self, key: str, display: str, text: str) -> Module | None:
+        text = normalize_newlines(text)   # the parser's and the rendering's lines agree
         self.sources.add(display, text)
         try:
             program = _parse_cached(text, display)

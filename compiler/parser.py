@@ -446,10 +446,20 @@ class ParseError(Exception):
         self.diagnostic = diagnostic
 
 
+_LONE_CR = re.compile(r"\r(?!\n)")
+
+
+def normalize_newlines(text: str) -> str:
+    """`\r` alone (old Mac line ends) as `\n`. The same length, so offsets,
+    lines and columns are those of the original with every line end counted;
+    `\r\n` is left to the grammar."""
+    return _LONE_CR.sub("\n", text) if "\r" in text else text
+
+
 def parse(text: str, file: str) -> ast.Program:
     """Parse a whole file; raises ParseError with a located diagnostic."""
     items = _parse(text, file, "start")
-    end = _end_span(text, file)
+    end = _end_span(normalize_newlines(text), file)
     return ast.Program(Span(file, 1, 1, end.line, end.column), file, items)
 
 
@@ -459,6 +469,7 @@ def parse_expression(text: str, file: str, line: int = 1, column: int = 1) -> as
 
 
 def _parse(text: str, file: str, start: str):
+    text = normalize_newlines(text)
     parser = _lark()
     try:
         with _LOCK:
