@@ -99,7 +99,8 @@ class Split(Layer):
     """`split(x, n)` into n equal parts, or `split(x, [s1, s2, ...])`, along `axis`."""
 
     names = {"Split": None}
-    params = (P("sections", "any", doc=f"a count of equal parts (at most {MAX_PARTS:,}), or a list of sizes"), P("axis", "int", 1))
+    params = (P("sections", "any", doc=f"a count of equal parts (at most {MAX_PARTS:,}), or a list of sizes"),
+              P("axis", "int", 1))
     cases = [Case("Split(2)", [[2, 6, 3]]), Case("Split([1, 4, 1])", [[2, 6, 3]]),
              Case("Split(3, axis = -1)", [[2, 2, 9]])]
 
