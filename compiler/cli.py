@@ -141,9 +141,14 @@ def main(argv=None) -> int:
     except Exception as e:  # a bug in nndc, never the input's fault: no traceback unless asked
         if os.environ.get("NND_BACKTRACE"):
             raise
-        sys.stderr.write(f"nndc: internal compiler error: {type(e).__name__}: {e}\n"
-                         "this is a bug in nndc; please report it with the input that caused it "
-                         "(NND_BACKTRACE=1 shows where it happened)\n")
+        message = f"internal compiler error: {type(e).__name__}: {e}"
+        fmt = getattr(args, "format", "text")
+        if fmt != "text":
+            _internal_error_document(message, fmt, sys.stdout if args.cmd == "check" else sys.stderr)
+        if fmt == "text" or args.cmd == "check":
+            sys.stderr.write(f"nndc: {message}\n"
+                             "this is a bug in nndc; please report it with the input that caused it "
+                             "(NND_BACKTRACE=1 shows where it happened)\n")
         return 3
     if argv is None and args.cmd == "compile":
         _exit_now(rc)
@@ -166,6 +171,22 @@ def _clean_up_on_termination() -> None:
             signal.signal(sig, handler)
     except (ValueError, AttributeError):   # not the main thread; no SIGHUP (Windows)
         pass
+
+
+def _internal_error_document(message: str, fmt: str, stream) -> None:
+    """Under --format json or sarif, a crash still writes a valid document
+    where the diagnostics would have gone, so that a CI step reading it sees
+    the failure: a JSON object with `code` "internal-error", or a SARIF log
+    whose invocation failed."""
+    import json
+    if fmt == "sarif":
+        from .sarif import internal_error
+        stream.write(json.dumps(internal_error(message), indent=2) + "\n")
+    else:
+        stream.write(json.dumps({"code": "internal-error", "severity": "error", "message": message,
+                                 "file": None, "line": None, "column": None, "end_line": None,
+                                 "end_column": None, "help": "this is a bug in nndc; please report it",
+                                 "labels": [], "notes": []}) + "\n")
 
 
 def _exit_now(rc: int) -> None:
@@ -191,10 +212,11 @@ def _io_error(res) -> bool:
 
 def cmd_check(args) -> int:
     worst = 0
-    all_diags, sources = [], None
+    all_diags, files = [], []
     for path in args.files:
         res = _check(args, path)
         all_diags.extend(res.diagnostics)
+        files += [path] * len(res.diagnostics)
         if args.format == "text":
             emit(res.diagnostics, res.sources, "text", colour=args.color)
         if _io_error(res):
@@ -202,14 +224,14 @@ def cmd_check(args) -> int:
         elif res.errors or (args.deny_warnings and res.diagnostics):
             worst = max(worst, 1)
     if args.format != "text":
-        emit(all_diags, None, args.format, sys.stdout)
+        emit(all_diags, None, args.format, sys.stdout, files=files)
     return worst
 
 
 def cmd_compile(args) -> int:
     res = _check(args, args.file)
     if not res.ok:
-        emit(res.diagnostics, res.sources, args.format)
+        emit(res.diagnostics, res.sources, args.format, files=[args.file] * len(res.diagnostics))
         return 2 if _io_error(res) else 1
     if res.diagnostics and args.format == "text":
         emit(res.diagnostics, res.sources, "text")
@@ -294,7 +316,7 @@ def cmd_summary(args) -> int:
     from .shapes import fmt_type
     res = _check(args, args.file)
     if not res.ok:
-        emit(res.diagnostics, res.sources, args.format)
+        emit(res.diagnostics, res.sources, args.format, files=[args.file] * len(res.diagnostics))
         return 2 if _io_error(res) else 1
     ir = res.ir
     from .ir import weight_name

@@ -14,8 +14,10 @@ from .diagnostics import Diagnostic, Sources, render, summary_line, use_colour
 
 
 def emit(diags: list[Diagnostic], sources: Sources | None, fmt: str = "text", stream=None,
-         colour: str = "auto", summary: bool = True) -> None:
-    """Write diagnostics in the chosen format ('text', 'json' or 'sarif')."""
+         colour: str = "auto", summary: bool = True, files: list[str | None] | None = None) -> None:
+    """Write diagnostics in the chosen format ('text', 'json' or 'sarif').
+    `files`, beside `diags`: the file checked when each was found (SARIF
+    locates a diagnostic without a span there)."""
     stream = stream or sys.stderr
     if fmt == "json":
         for d in diags:
@@ -23,7 +25,7 @@ def emit(diags: list[Diagnostic], sources: Sources | None, fmt: str = "text", st
         return
     if fmt == "sarif":
         from .sarif import to_sarif   # only when asked: a check need not load it
-        stream.write(json.dumps(to_sarif(diags), indent=2) + "\n")
+        stream.write(json.dumps(to_sarif(diags, files), indent=2) + "\n")
         return
     on = use_colour(stream, colour)
     for d in diags:

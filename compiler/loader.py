@@ -16,7 +16,7 @@ from importlib import resources
 
 from . import ast
 from .diagnostics import CompileError, Diagnostic, Sources, Span, error
-from .parser import ParseError, parse
+from .parser import ParseError, normalize_newlines, parse
 
 MAX_FILE_BYTES = 16 * 1024 * 1024
 MAX_IMPORT_DEPTH = 64
@@ -58,11 +58,11 @@ class Loader:
             text = data.decode("utf-8")
             return text[1:] if text.startswith("\ufeff") else text   # a byte-order mark is no character
         except UnicodeDecodeError as e:
-            good = data[:e.start].decode("utf-8")
+            good = normalize_newlines(data[:e.start].decode("utf-8"))
             line = good.count("\n") + 1
             col = len(good) - (good.rfind("\n") + 1) + 1
             # Keep the text for rendering, with the bad bytes replaced.
-            self.sources.add(display, data.decode("utf-8", errors="replace"))
+            self.sources.add(display, normalize_newlines(data.decode("utf-8", errors="replace")))
             self.diags.append(Diagnostic("E0005", f"`{display}` is not valid UTF-8 (byte 0x{data[e.start]:02x})",
                                          Span(display, line, col, line, col + 1),
                                          help="save the file as UTF-8"))
@@ -73,6 +73,7 @@ class Loader:
         return self._load(os.path.abspath(display), display, text)
 
     def _load(self, key: str, display: str, text: str) -> Module | None:
+        text = normalize_newlines(text)   # the parser's and the rendering's lines agree
         self.sources.add(display, text)
         try:
             program = _parse_cached(text, display)
@@ -98,6 +99,11 @@ class Loader:
 
     def _import(self, item: ast.Import, importer: Module) -> Module | None:
         if item.is_file:
+            bad = _invalid_path_char(item.module)
+            if bad is not None:
+                raise error("E0004", f"cannot read `{_shown(item.module)}`: the path is not valid "
+                            f"(it contains {bad})", item.span,
+                            help="a path cannot contain NUL, control characters or lone surrogates")
             base = os.path.dirname(importer.key) if not importer.key.startswith("std:") else self.root_dir
             key = os.path.normpath(os.path.join(base, item.module))
             if not self.allow_outside and not _inside(key, self.root_dir):
@@ -157,6 +163,24 @@ def _parse_cached(text: str, display: str) -> ast.Program:
     (an editor, a test suite) parses each unchanged file, the standard
     library's above all, once. The syntax tree is never modified."""
     return parse(text, display)
+
+
+def _invalid_path_char(path: str) -> str | None:
+    """What makes `path` no file name (NUL, a control character, a lone
+    surrogate: the OS refuses some, and none can be typed), or None."""
+    for ch in path:
+        o = ord(ch)
+        if o == 0:
+            return "a NUL character"
+        if o < 32 or o == 127:
+            return f"the control character U+{o:04X}"
+        if 0xD800 <= o <= 0xDFFF:
+            return f"the lone surrogate U+{o:04X}"
+    return None
+
+
+def _shown(path: str) -> str:
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in path)
 
 
 def _inside(path: str, root: str) -> bool:

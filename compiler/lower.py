@@ -66,6 +66,8 @@ class Emitter:
         if atom in ATOMS:
             op, a, b = ATOMS[atom]
             # Sizes are not negative, where ONNX's integer Div (truncating) is floor division.
+            if op == "ceil":   # ceil(a / b) = (a + b - 1) // b
+                return self.op("Div", [self.op("Add", [self.dim(a), self.dim(b - 1)]), self.dim(b)])
             return self.op("Mul" if op == "*" else "Div", [self.dim(a), self.dim(b)])
         if atom not in self.symbols:
             raise ValueError(f"the size `{atom}` is not a dimension of any input")

@@ -12,12 +12,17 @@ from importlib import resources
 import threading
 
 from lark import Lark, Token, Transformer
-from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
-from lark.lexer import PatternStr
+from lark.exceptions import UnexpectedInput
 
 from . import ast
-from .diagnostics import Diagnostic, Label, Span
+from .diagnostics import Diagnostic, Span
 from .lexer import FastLexer
+from .syntax_errors import syntax_diagnostic
+
+# Brackets (`(`, `[` and `{` together) nested deeper than this are an error
+# (E0119), found by the post-lexer as the tokens stream in, so that the
+# parser never sees the rest of a pathological input (millions of `(`).
+MAX_NESTING = 150
 
 # Tokens after which a newline cannot end a statement.
 _OPEN_VALUES = {"->", "=", ",", ":", "(", "[", "{", "and", "or", "not", "as", "..", "in", "else"}
@@ -34,6 +39,7 @@ class _NewlinePostLex:
 
     def process(self, stream):
         depth = 0
+        nesting = 0   # of all three kinds of bracket, for MAX_NESTING
         prev = None
         pending = None
         for tok in stream:
@@ -54,6 +60,12 @@ class _NewlinePostLex:
                 depth += 1
             elif tok.value in (")", "]"):
                 depth = max(0, depth - 1)
+            if tok.value in ("(", "[", "{") and tok.type != "STRING":
+                nesting += 1
+                if nesting > MAX_NESTING:
+                    raise _TooDeep(tok)
+            elif tok.value in (")", "]", "}") and tok.type != "STRING":
+                nesting = max(0, nesting - 1)
             yield tok
             prev = tok
         if pending is not None:
@@ -62,6 +74,14 @@ class _NewlinePostLex:
             # A synthetic newline (empty value) just after the last token.
             yield Token("_NL", "", start_pos=prev.end_pos, line=prev.end_line, column=prev.end_column,
                         end_line=prev.end_line, end_column=prev.end_column, end_pos=prev.end_pos)
+
+
+class _TooDeep(Exception):
+    """Brackets nest past MAX_NESTING at `token`."""
+
+    def __init__(self, token: Token):
+        super().__init__("brackets nest too deeply")
+        self.token = token
 
 
 def _is_open(tok: Token) -> bool:
@@ -456,10 +476,20 @@ class ParseError(Exception):
         self.diagnostic = diagnostic
 
 
+_LONE_CR = re.compile(r"\r(?!\n)")
+
+
+def normalize_newlines(text: str) -> str:
+    """`\r` alone (old Mac line ends) as `\n`. The same length, so offsets,
+    lines and columns are those of the original with every line end counted;
+    `\r\n` is left to the grammar."""
+    return _LONE_CR.sub("\n", text) if "\r" in text else text
+
+
 def parse(text: str, file: str) -> ast.Program:
     """Parse a whole file; raises ParseError with a located diagnostic."""
     items = _parse(text, file, "start")
-    end = _end_span(text, file)
+    end = _end_span(normalize_newlines(text), file)
     return ast.Program(Span(file, 1, 1, end.line, end.column), file, items)
 
 
@@ -469,242 +499,21 @@ def parse_expression(text: str, file: str, line: int = 1, column: int = 1) -> as
 
 
 def _parse(text: str, file: str, start: str):
+    text = normalize_newlines(text)
     parser = _lark()
     try:
         with _LOCK:
             _TRANSFORMER.file = file
             return parser.parse(text, start=start)
     except UnexpectedInput as e:
-        raise ParseError(_syntax_diagnostic(e, text, file)) from None
+        raise ParseError(syntax_diagnostic(e, text, file, _lark().terminals)) from None
+    except _TooDeep as e:
+        t = e.token
+        raise ParseError(Diagnostic("E0119", f"brackets nest more than {MAX_NESTING} deep",
+                                    Span(file, t.line, t.column, t.end_line, t.end_column),
+                                    help="split deep expressions with `let` or intermediate tensors")) from None
 
 
 def _end_span(text: str, file: str) -> Span:
     lines = text.split("\n")
     return Span(file, len(lines), len(lines[-1]) + 1, len(lines), len(lines[-1]) + 1)
-
-
-# ------------------------------------------------------------ syntax errors
-#
-# lark reports the token it could not use and the terminals it would have
-# accepted there. The parser states of nnd are few in kind, so the accepted
-# set is described in words by its kind (an expression, a statement, the
-# operators), and a scan of the brackets before the error finds the one left
-# open, which is usually the real mistake.
-
-_WORDS = {"NAME": "a name", "INT": "an integer", "FLOAT": "a number", "STRING": "a string",
-          "_NL": "a new line", "$END": "the end of the file"}
-_EXPR_START = {"NAME", "INT", "FLOAT", "STRING", "TRUE", "FALSE", "LPAR", "LSQB", "ADD_OP", "NOT"}
-_OPERATORS = {"ADD_OP", "MUL_OP", "POW_OP", "COMP_OP", "AND", "OR", "DOT", "LSQB", "LPAR"}
-_STATEMENTS = {"INPUT", "OUTPUT", "LET", "IF", "FOR", "PARAM"}
-_TOP = {"MODEL", "BLOCK", "IMPORT"}
-_CLOSER = {"(": ")", "[": "]", "{": "}"}
-
-
-def _literal(name: str) -> str | None:
-    for t in _lark().terminals:
-        if t.name == name and isinstance(t.pattern, PatternStr):
-            return t.pattern.value
-    return None
-
-
-def _expected_words(names) -> list[str]:
-    """The accepted terminals as a short list of words, most specific first."""
-    names = set(names)
-    groups = []
-    if _EXPR_START - {"NOT", "ADD_OP"} <= names:
-        names -= _EXPR_START
-        groups.append("an expression")
-    elif {"MUL_OP", "COMP_OP"} <= names:
-        names -= _OPERATORS
-        groups.append("an operator")
-    if _STATEMENTS <= names:
-        names -= _STATEMENTS | {"NAME"}
-        groups.insert(0, "a statement")
-    if _TOP <= names:
-        names -= _TOP | {"LET"}
-        groups = ["`model`", "`block`", "`import`", "`let`"] + groups
-    if "_NL" in names and "$END" in names:
-        names.discard("$END")
-    lits = sorted(f"`{_literal(n)}`" for n in names if _literal(n) is not None)
-    words = sorted(_WORDS.get(n, n.lower()) for n in names if _literal(n) is None)
-    # A new line is the least specific way to go on; name it last.
-    if "a new line" in words:
-        words.remove("a new line")
-        words.append("a new line")
-    return lits + groups + words
-
-
-def _join(words: list[str]) -> str:
-    if not words:
-        return "something else"
-    if len(words) > 6:
-        words = words[:5] + ["..."]
-    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " or " + words[-1]
-
-
-def _found(tok: Token, text: str = "") -> str:
-    if tok.type == "_NL":
-        if tok.value == "":   # synthetic: before a `}`, or at the end of the file
-            pos = tok.start_pos or 0
-            return "`}`" if text[pos:pos + 1] == "}" else "the end of the file"
-        return "the end of the line"
-    if tok.type == "$END":
-        return "the end of the file"
-    v = str(tok.value)
-    if tok.type in _STATEMENTS | _TOP | {"LET", "SHARED", "IN", "AS", "ELSE", "AND", "OR", "NOT", "TRUE", "FALSE"}:
-        return f"the keyword `{v}`"
-    return f"`{v if len(v) <= 30 else v[:27] + '...'}`"
-
-
-_TOKEN_RE = re.compile(r"""#[^\n]*|"(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*'|[()\[\]{}]""")
-
-
-def _open_brackets(text: str, upto: int) -> list[tuple[str, int]]:
-    """The brackets still open at offset `upto`, as (bracket, offset), skipping
-    strings and comments. A stray closer pops its opener if one matches."""
-    stack: list[tuple[str, int]] = []
-    for m in _TOKEN_RE.finditer(text, 0, upto):
-        t = m.group()
-        if t in _CLOSER:
-            stack.append((t, m.start()))
-        elif t in (")", "]", "}"):
-            for i in range(len(stack) - 1, -1, -1):
-                if _CLOSER[stack[i][0]] == t:
-                    del stack[i:]
-                    break
-    return stack
-
-
-def _position(text: str, offset: int) -> tuple[int, int]:
-    line = text.count("\n", 0, offset) + 1
-    col = offset - (text.rfind("\n", 0, offset) + 1) + 1
-    return line, col
-
-
-_CHAR_HINTS = {
-    ";": "a statement ends at the end of its line; remove the `;`",
-    "&": "write `and`",
-    "|": "write `or`",
-    "!": "write `not`, or `!=` to compare",
-    "'": "this string is not closed on its line",
-    '"': "this string is not closed on its line",
-    "\u201c": 'use plain quotes `"`', "\u201d": 'use plain quotes `"`',
-    "\u2018": "use plain quotes `'`", "\u2019": "use plain quotes `'`",
-    "\u00d7": "write `*` to multiply", "\u2192": "write `->`", "\u2212": "write `-`",
-    "@": None, "$": None, "?": None, "`": None, "~": None, "^": None,
-}
-
-
-def _syntax_diagnostic(e: UnexpectedInput, text: str, file: str) -> Diagnostic:
-    if isinstance(e, UnexpectedCharacters):
-        pos = e.pos_in_stream
-        ch = text[pos] if 0 <= pos < len(text) else "?"
-        line, col = e.line, e.column
-        span = Span(file, line, col, line, col + 1)
-        if ch in "'\"":
-            end = text.find("\n", pos)
-            end = len(text) if end < 0 else end
-            return Diagnostic("E0002", "this string is not closed", Span(file, line, col, line, col + end - pos),
-                              help=f"add the closing {ch} on the same line; a string cannot span lines")
-        shown = repr(ch)[1:-1] if not ch.isprintable() or ch.isspace() else ch
-        hint = _CHAR_HINTS.get(ch)
-        if ch == "!" and text[pos:pos + 2] != "!=":
-            hint = "write `not` to negate, or `!=` to compare"
-        return Diagnostic("E0002", f"unexpected character `{shown}`", span, help=hint)
-    tok = getattr(e, "token", None)
-    expected = set(getattr(e, "expected", None) or getattr(e, "allowed", None) or ())
-    if isinstance(e, UnexpectedEOF) or tok is None or tok.type == "$END" or (
-            tok.type == "_NL" and tok.value == "" and _found(tok, text) == "the end of the file"):
-        try:
-            expected = set(e.interactive_parser.accepts()) or expected
-        except Exception:  # only a less precise message
-            pass
-        return _eof_diagnostic(text, file, expected)
-    assert isinstance(e, UnexpectedToken)
-    line = tok.line or 1
-    col = tok.column or 1
-    if tok.type == "_NL":
-        # The newline token starts where the previous line ends; point there.
-        span = Span(file, line, col, line, col + 1)
-    else:
-        span = Span(file, line, col, tok.end_line or line, tok.end_column or col + 1)
-    found = _found(tok, text)
-    try:
-        # The exact set (lark's `expected` merges lookaheads of LALR states).
-        expected = set(e.interactive_parser.accepts()) or expected
-    except Exception:  # only a less precise message
-        pass
-    if tok.type == "COMP_OP" and "MUL_OP" in expected:
-        # A second comparison (`a < b < c`). The grammar once nested a rule
-        # per operator level, and the parser had closed the `* // / %` level
-        # before it found the error; the message has always left `*` out.
-        expected.discard("MUL_OP")
-    pos = tok.start_pos if tok.start_pos is not None else len(text)
-    opened = _open_brackets(text, pos)
-    labels: list[Label] = []
-    help = None
-    closer_tok = tok.value in (")", "]", "}") and tok.type != "_NL"
-    if opened:
-        # A bracket left open is the likeliest mistake when its closer is
-        # accepted here and the statement ran on past where it should end.
-        br, off = opened[-1]
-        closer = _CLOSER[br]
-        closer_name = {")": "RPAR", "]": "RSQB", "}": "RBRACE"}[closer]
-        bl, bc = _position(text, off)
-        ran_on = (bl < line and br != "{") or tok.type in _TOP | _STATEMENTS | {"LBRACE"} or closer_tok
-        if closer_name in expected and ran_on:
-            labels.append(Label(Span(file, bl, bc, bl, bc + 1), f"this `{br}` is not closed"))
-            if closer_tok and tok.value != closer:
-                msg = f"`{tok.value}` closes nothing here: the `{br}` on line {bl} is still open"
-                help = f"close it with `{closer}` first"
-            else:
-                msg = f"expected `{closer}` to close the `{br}` on line {bl}, found {found}"
-            return Diagnostic("E0001", msg, span, labels, help)
-    elif closer_tok:
-        return Diagnostic("E0001", f"`{tok.value}` closes nothing: no bracket is open here", span,
-                          help="remove it, or look for the opening bracket that is missing")
-    words = _expected_words(expected)
-    msg = f"expected {_join(words)}, found {found}"
-    if tok.type in _STATEMENTS | _TOP | {"SHARED", "IN", "AS", "ELSE", "AND", "OR", "NOT", "TRUE", "FALSE"} \
-            and "NAME" in expected and "_NL" not in expected:   # else a statement may end here (below)
-        help = f"`{tok.value}` is a keyword; it cannot name a tensor, a value or a layer"
-    elif tok.type == "EQUAL" and "COMP_OP" in expected:
-        help = "to compare, write `==`"
-    elif tok.type in ("NAME", "INT", "FLOAT", "STRING") and "COMMA" in expected:
-        help = "separate the items with `,`"
-    elif tok.type == "NAME" and "__ANON_1" in expected:
-        help = f"to feed a tensor into `{tok.value}`, write `->` before it"
-    elif tok.type == "COLON" and "LBRACE" in expected:
-        help = "a body is written in `{ }`, not after `:`"
-    elif tok.type in _STATEMENTS | {"NAME"} and "_NL" in expected and tok.line == _prev_line(text, pos):
-        help = "each statement goes on its own line"
-    elif tok.type == "LBRACE" and "_NL" in expected:
-        help = "`{` opens the body of a model, a block, `if` or `for` only"
-    return Diagnostic("E0001", msg, span, labels, help)
-
-
-def _prev_line(text: str, pos: int) -> int:
-    """The line of the last non-blank character before `pos`."""
-    k = len(text[:pos].rstrip())
-    return _position(text, k)[0] if k else 0
-
-
-def _code_end(text: str) -> int:
-    """The offset just after the last character that is not a comment or blank."""
-    masked = _TOKEN_RE.sub(lambda m: " " * len(m.group()) if m.group().startswith("#") else m.group(), text)
-    return len(masked.rstrip())
-
-
-def _eof_diagnostic(text: str, file: str, expected: set) -> Diagnostic:
-    opened = _open_brackets(text, len(text))
-    line, col = _position(text, _code_end(text))
-    end = Span(file, line, col, line, col + 1)
-    if opened:
-        br, off = opened[-1]
-        bl, bc = _position(text, off)
-        what = {"(": "parenthesis", "[": "bracket", "{": "brace"}[br]
-        return Diagnostic("E0003", f"unexpected end of file: the `{br}` on line {bl} is not closed",
-                          Span(file, bl, bc, bl, bc + 1),
-                          [Label(end, f"expected `{_CLOSER[br]}` by here")] if (line, col) != (bl, bc + 1) else [],
-                          help=f"close the {what} with `{_CLOSER[br]}`")
-    return Diagnostic("E0003", f"unexpected end of file; expected {_join(_expected_words(expected))}", end)

@@ -5,7 +5,11 @@ them, so that a rule index is stable from run to run), each result one
 diagnostic. Locations are relative URIs as the files were named on the
 command line; columns count Unicode code points, as the compiler's do, which
 the run declares with `columnKind`. Secondary labels become related
-locations; notes and the help line are appended to the message text.
+locations; notes and the help line are appended to the message text. A
+diagnostic with no place in a file (a file that cannot be read, no model
+to compile) is located at the whole file it concerns, the one checked. An
+internal error is a run whose invocation failed, with the error as its
+notification and no results.
 """
 
 from __future__ import annotations
@@ -61,7 +65,7 @@ def rules() -> list[dict]:
     return out
 
 
-def result(d: Diagnostic, index: dict[str, int]) -> dict:
+def result(d: Diagnostic, index: dict[str, int], file: str | None = None) -> dict:
     text = d.message
     for note in d.notes:
         text += "\n" + note
@@ -75,21 +79,41 @@ def result(d: Diagnostic, index: dict[str, int]) -> dict:
     }
     if d.span is not None:
         r["locations"] = [_location(d.span)]
+    elif file is not None:   # about the file as a whole: no region
+        r["locations"] = [{"physicalLocation": {"artifactLocation": {"uri": _uri(file)}}}]
     related = [_location(l.span, l.text, i) for i, l in enumerate(d.labels, 1) if l.span is not None]
     if related:
         r["relatedLocations"] = related
     return r
 
 
-def to_sarif(diags: list[Diagnostic]) -> dict:
+def to_sarif(diags: list[Diagnostic], files: list[str | None] | None = None) -> dict:
+    """`files`, beside `diags`: the file checked when each was found."""
     rule_list = rules()
     index = {r["id"]: i for i, r in enumerate(rule_list)}
+    files = files or [None] * len(diags)
+    return _log([result(d, index, f) for d, f in zip(diags, files)], rule_list)
+
+
+def internal_error(message: str) -> dict:
+    """The log of a run that nndc could not finish (a bug in nndc)."""
+    run_log = _log([], rules())
+    run_log["runs"][0]["invocations"] = [{
+        "executionSuccessful": False,
+        "exitCode": 3,
+        "toolExecutionNotifications": [{"level": "error", "message": {"text": message},
+                                        "descriptor": {"id": "internal-error"}}],
+    }]
+    return run_log
+
+
+def _log(results: list[dict], rule_list: list[dict]) -> dict:
     return {
         "$schema": SCHEMA,
         "version": "2.1.0",
         "runs": [{
             "tool": {"driver": {"name": "nndc", "version": _version(), "rules": rule_list}},
             "columnKind": "unicodeCodePoints",
-            "results": [result(d, index) for d in diags],
+            "results": results,
         }],
     }

@@ -1,10 +1,12 @@
 """Shapes with symbolic dimensions.
 
 A dimension is an `int` or a `Sym`: an integer linear combination of atoms
-(symbol names such as `N` or `H`, or opaque floor divisions) plus a constant.
-Arithmetic on Sym stays exact where it can: `(H + 2 - 3) // 1 + 1` is `H`,
-`(2*H) // 2` is `H`; a floor division that does not divide evenly becomes an
-opaque atom `(H - 1) // 2`. A shape is a tuple of dimensions; `None` stands for
+(symbol names such as `N` or `H`, or opaque floor and ceiling divisions)
+plus a constant. Arithmetic on Sym stays exact where it can: `(H + 2 - 3) //
+1 + 1` is `H`, `(2*H) // 2` is `H`; a division that does not divide evenly
+becomes an opaque atom, `(H - 1) // 2` or `ceil(H / 2)`. Sizes print as a
+Python expression would read them (an atom is parenthesized where `*` or a
+sign would bind into it). A shape is a tuple of dimensions; `None` stands for
 an unknown shape (after an error), which silences errors downstream.
 """
 
@@ -15,8 +17,8 @@ from typing import Union
 Dim = Union[int, "Sym"]
 Shape = tuple  # tuple[Dim, ...]
 
-# What each opaque atom stands for: its name -> (op, left, right) with op "*"
-# or "//", so that lowering can compute a symbolic size at run time from the
+# What each opaque atom stands for: its name -> (op, left, right) with op "*",
+# "//" or "ceil" (left / right rounded up), so that lowering can compute a symbolic size at run time from the
 # inputs' shapes (lower.py, Emitter.dim). The text of an atom alone is not
 # enough: `2*(H - 1) // 2` would read back as (2*(H - 1)) // 2.
 ATOMS: dict[str, tuple] = {}
@@ -86,14 +88,14 @@ class Sym:
                 return self
             if all(c % other == 0 for c in self.terms.values()) and self.const % other == 0:
                 return Sym.make({a: c // other for a, c in self.terms.items()}, self.const // other)
-            return _atom(f"({self}) // {other}", "//", self, other)
+            return _atom(f"{_operand(self)} // {other}", "//", self, other)
         if isinstance(other, Sym):
-            return _atom(f"({self}) // ({other})", "//", self, other)
+            return _atom(f"{_operand(self)} // {_operand(other)}", "//", self, other)
         return NotImplemented
 
     def __rfloordiv__(self, other):
         if isinstance(other, int):
-            return _atom(f"{other} // ({self})", "//", other, self)
+            return _atom(f"{other} // {_operand(self)}", "//", other, self)
         return NotImplemented
 
     def __eq__(self, other):
@@ -106,8 +108,10 @@ class Sym:
 
     def __str__(self):
         parts = []
-        for a, c in self.terms.items():
-            atom = a if _simple(a) else f"{a}"
+        for i, (a, c) in enumerate(self.terms.items()):
+            # `2*(H // 3)` and a leading `-(H // 3)` need the parentheses;
+            # `x - H // 3` does not.
+            atom = a if _bare(a) or (c == 1 or (c == -1 and i > 0)) else f"({a})"
             if c == 1:
                 parts.append(("+", atom))
             elif c == -1:
@@ -134,13 +138,33 @@ class Sym:
 
 
 def _factor(s: "Sym") -> str:
-    """A Sym as a factor of a product: in parentheses unless it is one term."""
+    """A Sym as a factor of a product: in parentheses unless it is one term
+    that `*` cannot bind into."""
     text = str(s)
-    return text if s.const == 0 and len(s.terms) == 1 else f"({text})"
+    return text if s.const == 0 and len(s.terms) == 1 and _bare(next(iter(s.terms))) else f"({text})"
+
+
+def _operand(s: "Sym") -> str:
+    """A Sym as the left or right side of `//`: in parentheses unless bare."""
+    return str(s) if s.is_symbol() else f"({s})"
 
 
 def _simple(atom: str) -> bool:
     return atom.isidentifier()
+
+
+def _bare(atom: str) -> bool:
+    """True if `atom` reads as one operand next to `*` or a sign: a name,
+    `ceil(...)`, or their product; not a floor division or a sum."""
+    depth = 0
+    for ch in atom:
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        elif depth == 0 and (ch == " " or ch == "/"):
+            return False
+    return True
 
 
 def is_concrete(d) -> bool:
@@ -177,6 +201,12 @@ def numel(dims) -> Dim:
 
 
 def ceil_div(a: Dim, b: int) -> Dim:
+    """a / b rounded up; of a symbolic size that b does not divide, the atom
+    `ceil(a / b)` (as users write it; `-(-a // b)` is the same number)."""
+    if isinstance(a, Sym) and b > 0:
+        if all(c % b == 0 for c in a.terms.values()) and a.const % b == 0:
+            return a // b
+        return _atom(f"ceil({_operand(a)} / {b})", "ceil", a, b)
     return -((-a) // b)
 
 

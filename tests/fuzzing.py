@@ -6,7 +6,9 @@ Two kinds of input: grammatical programs built from the layer catalogue
 (random layers, arguments, shapes, merges, splits, loops, conditions and
 blocks that call each other, recursion included), and the example and UI
 programs damaged at random (tokens deleted, numbers swapped, the file
-truncated, random bytes, invalid UTF-8, very long lines). Used by
+truncated, random bytes, invalid UTF-8, very long lines). A third kind calls
+every builtin and every layer with no arguments, very many, or huge
+integers (1000000000 and past int64). Used by
 tests/test_fuzz.py (a few hundred cases) and scripts/fuzz.py (as many as
 you like).
 """
@@ -198,6 +200,61 @@ def program(draw) -> str:
     out.append(f"    output y = {draw(st.sampled_from(names))}")
     out.append("}")
     return "\n".join(out) + "\n"
+
+
+# ------------------------------------------------------------ argument lists
+
+BUILTINS = ("concat", "add", "subtract", "multiply", "split", "len", "min", "max", "int")
+HUGE_INT = st.sampled_from(["1000000000", "-1000000000", "4611686018427387904", "9223372036854775807",
+                            "99999999999999999999", "65536", "0", "-1"])
+
+
+def _argument(draw) -> str:
+    k = draw(st.integers(0, 7))
+    if k <= 2:
+        return draw(HUGE_INT)
+    if k == 3:
+        return "x"
+    if k == 4:
+        return "[" + ", ".join([draw(HUGE_INT)] * draw(st.integers(0, 3))) + "]"
+    if k == 5:
+        return f"({draw(HUGE_INT)}, {draw(HUGE_INT)})"
+    if k == 6:
+        return draw(st.sampled_from(['"same"', "true", "1.5", "1e300", "inf"]))
+    return f"{draw(st.sampled_from(['axis', 'sections', 'out_features', 'kernel_size']))} = {draw(HUGE_INT)}"
+
+
+@st.composite
+def arguments(draw) -> str:
+    """A builtin or a layer called with no arguments, with a huge argument
+    list, or with huge integers; alone in a model, at the top level or in
+    a block."""
+    callee = draw(st.sampled_from(BUILTINS + tuple(sorted(_layers()))))
+    k = draw(st.integers(0, 3))
+    if k == 0:
+        args = []                                                   # empty
+    elif k == 1:                                                    # huge: one argument many times
+        args = [_argument(draw)] * draw(st.sampled_from([100, 1000, 5000]))
+    elif k == 2:                                                    # tensors, many times
+        args = ["x"] * draw(st.sampled_from([2, 100, 2000]))
+    else:                                                           # a few, huge integers among them
+        args = [draw(st.sampled_from(["x", "x"] + [draw(HUGE_INT)])) for _ in range(draw(st.integers(1, 4)))]
+        args += [_argument(draw) for _ in range(draw(st.integers(0, 2)))]
+    call = f"{callee}({', '.join(args)})"
+    if callee[:1].isupper() and draw(st.integers(0, 2)):
+        call = f"x -> {call}" if draw(st.booleans()) else f"{call}"
+    shape = draw(st.sampled_from(["[N, 3]", "[2, 4, 8]", "[N, 3, 8, 8]", "[1, 2, 4, 4, 4]", "[N]"]))
+    where = draw(st.integers(0, 3))
+    model = ["model M {", f"    input x: {shape}"]
+    if where == 0:                                                  # a tensor statement
+        model += [f"    t = {call}", "    output y = x"]
+    elif where == 1:                                                # a value
+        model += [f"    let v = {call}", "    output y = x"]
+    elif where == 2:                                                # unpacked
+        model += [f"    a, b = {call}", "    output y = a"]
+    else:                                                           # at the top level
+        return f"let g = {call}\n" + "\n".join(model + ["    output y = x", "}"]) + "\n"
+    return "\n".join(model + ["}"]) + "\n"
 
 
 # ------------------------------------------------------------ damaged programs

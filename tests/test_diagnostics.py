@@ -199,6 +199,27 @@ def test_sarif_warning_level_and_related_locations(tmp_path):
     assert r["relatedLocations"][0]["message"]["text"]
 
 
+def test_sarif_locates_file_level_errors_at_the_file(tmp_path):
+    """E0004 (unreadable file) and E0113 (no such model) have no span; their
+    results name the file checked, without a region."""
+    missing = tmp_path / "missing.nnd"
+    rc, out, _ = _run_cli(["check", str(missing), "--format", "sarif"])
+    assert rc == 2
+    r, = json.loads(out)["runs"][0]["results"]
+    assert r["ruleId"] == "E0004"
+    assert r["locations"] == [{"physicalLocation": {"artifactLocation": {"uri": _sarif_uri(missing)}}}]
+    rc, out, _ = _run_cli(["check", "{f}", "--model", "Nope", "--format", "sarif"], CLEAN, tmp_path)
+    assert rc == 1
+    r, = json.loads(out)["runs"][0]["results"]
+    assert r["ruleId"] == "E0113"
+    assert r["locations"] == [{"physicalLocation": {"artifactLocation": {"uri": _sarif_uri(tmp_path / "m.nnd")}}}]
+
+
+def _sarif_uri(path) -> str:
+    from urllib.parse import quote
+    return "file://" + quote(str(path).replace(os.sep, "/"))
+
+
 # ------------------------------------------------------------ exit codes
 
 def test_exit_codes(tmp_path):
@@ -218,6 +239,30 @@ def test_internal_error_is_not_a_traceback(tmp_path, monkeypatch):
     monkeypatch.delenv("NND_BACKTRACE", raising=False)
     rc, _, err = _run_cli(["check", "{f}"], CLEAN, tmp_path)
     assert rc == 3 and "internal compiler error" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("cmd", ["check", "summary"])
+def test_internal_error_in_json_and_sarif_is_a_document(tmp_path, monkeypatch, cmd):
+    """A crash under a machine format still writes a valid document where
+    the diagnostics go (stdout for check, stderr for the others)."""
+    def boom(*a, **k):
+        raise ValueError("simulated bug")
+    monkeypatch.setattr(nnd.api, "check", boom)
+    monkeypatch.delenv("NND_BACKTRACE", raising=False)
+    rc, out, err = _run_cli([cmd, "{f}", "--format", "json"], CLEAN, tmp_path)
+    doc = out if cmd == "check" else err
+    assert rc == 3
+    obj, = [json.loads(l) for l in doc.splitlines() if l.startswith("{")]
+    assert obj["code"] == "internal-error" and obj["severity"] == "error"
+    assert obj["message"] == "internal compiler error: ValueError: simulated bug"
+    rc, out, err = _run_cli([cmd, "{f}", "--format", "sarif"], CLEAN, tmp_path)
+    assert rc == 3
+    run, = json.loads(out if cmd == "check" else err)["runs"]
+    assert run["results"] == []
+    inv, = run["invocations"]
+    assert inv["executionSuccessful"] is False and inv["exitCode"] == 3
+    note, = inv["toolExecutionNotifications"]
+    assert note["level"] == "error" and note["message"]["text"] == "internal compiler error: ValueError: simulated bug"
 
 
 # ------------------------------------------------------------ the check path stays light
@@ -269,6 +314,19 @@ def test_symlink_out_of_the_project_is_refused(tmp_path):
     os.symlink(tmp_path / "secret.nnd", proj / "link.nnd")
     (proj / "main.nnd").write_text('import "link.nnd"\n' + CLEAN)
     assert _codes(nnd.check(str(proj / "main.nnd"))) == ["E0112"]
+
+
+@pytest.mark.parametrize("path, what", [("\\x00.nnd", "a NUL character"),
+                                        ("a\\nb.nnd", "the control character U+000A"),
+                                        ("\\ud800.nnd", "the lone surrogate U+D800")])
+@pytest.mark.parametrize("outside", [False, True])
+def test_invalid_import_paths(tmp_path, path, what, outside):
+    """Not "outside the project" (nor, with the flag, a crash on the NUL)."""
+    (tmp_path / "m.nnd").write_text(f'import "{path}"\n' + CLEAN)
+    res = nnd.check(str(tmp_path / "m.nnd"), allow_outside=outside)
+    d, = res.diagnostics
+    assert d.code == "E0004" and d.message.endswith(f"the path is not valid (it contains {what})")
+    assert (d.span.line, d.span.column) == (1, 1)
 
 
 def test_absolute_imports_and_special_files_are_refused(tmp_path):

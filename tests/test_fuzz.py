@@ -6,8 +6,9 @@ repeatable); `python scripts/fuzz.py` runs as many random ones as you like."""
 from __future__ import annotations
 
 from hypothesis import HealthCheck, given, settings
+import pytest
 
-from fuzzing import check_input, mutated, program
+from fuzzing import arguments, check_input, mutated, program
 
 SETTINGS = dict(deadline=None, derandomize=True, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -23,6 +24,15 @@ def test_random_programs(tmp_path_factory, text):
 @given(mutated())
 def test_damaged_programs(tmp_path_factory, data):
     check_input(data, str(tmp_path_factory.getbasetemp()))
+
+
+@settings(max_examples=200, **SETTINGS)
+@given(arguments())
+def test_empty_and_huge_argument_lists(tmp_path_factory, text):
+    """Every builtin and layer with no arguments, thousands, or integers
+    like 1000000000 (this found `concat()` raising IndexError and
+    `Split(1000000000)` allocating 4 GB)."""
+    check_input(text.encode(), str(tmp_path_factory.getbasetemp()))
 
 
 def test_some_generated_programs_compile(tmp_path):

@@ -35,8 +35,32 @@ def test_deep_expressions(expr):
     assert codes in ([], ["E0119"]) or codes[0] in ("E0117", "E0119"), codes
 
 
-def test_parentheses_alone_do_not_nest_the_tree():
-    codes, _ = _check(HEAD + "    let a = " + "(" * 10_000 + "1" + ")" * 10_000 + "\n" + TAIL)
+@pytest.mark.parametrize("open_, close", [("(", ")"), ("[", "]")])
+def test_brackets_past_the_nesting_limit(open_, close):
+    """100,000 nested brackets are refused before lark parses them (7 million
+    once took 90 s and 2 GB), at the first bracket past the limit."""
+    from nnd.parser import MAX_NESTING
+    codes, res = _check(HEAD + "    let a = " + open_ * 100_000 + "1" + close * 100_000 + "\n" + TAIL, seconds=1.0)
+    assert codes == ["E0119"]
+    d = res.diagnostics[0]
+    assert d.message == f"brackets nest more than {MAX_NESTING} deep"
+    # The body's `{` is level 1, so the bracket at level MAX_NESTING + 1 is the MAX_NESTING-th here.
+    col = len("    let a = ") + MAX_NESTING
+    assert (d.span.line, d.span.column, d.span.end_line, d.span.end_column) == (3, col, 3, col + 1)
+
+
+def test_brackets_up_to_the_nesting_limit():
+    from nnd.parser import MAX_NESTING
+    n = MAX_NESTING - 1   # and the body's `{`
+    codes, _ = _check(HEAD + "    let a = " + "(" * n + "1" + ")" * n + "\n" + TAIL)
+    assert codes == []
+    codes, _ = _check(HEAD + "    let a = " + "(" * (n + 1) + "1" + ")" * (n + 1) + "\n" + TAIL)
+    assert codes == ["E0119"]
+
+
+def test_brackets_in_strings_and_comments_do_not_nest():
+    text = HEAD + "    let a = \"" + "(" * 1000 + "\"  # " + "[" * 1000 + "\n" + TAIL
+    codes, _ = _check(text)
     assert codes == []
 
 
@@ -48,6 +72,8 @@ def test_long_else_if_chain():
 
 def test_unclosed_brackets_at_scale():
     codes, _ = _check(HEAD + "    let a = " + "(" * 50_000 + "\n" + TAIL)
+    assert codes == ["E0119"]   # the nesting limit, before the missing `)`
+    codes, _ = _check(HEAD + "    let a = " + "(" * 100 + "\n" + TAIL)
     assert codes and codes[0] in ("E0001", "E0003")
 
 
@@ -105,6 +131,17 @@ def test_absurd_sizes_are_refused_before_allocation():
     assert codes == ["E0119"] and "N = 1" in res.diagnostics[0].message
 
 
+@pytest.mark.parametrize("call", ["x -> Split(1000000000)", "split(x, 1000000000)"])
+def test_split_into_absurdly_many_parts(call):
+    """Refused when written: a shape error used to make one placeholder per
+    part (40 s and 4 GB, then MemoryError)."""
+    codes, res = _check(HEAD + f"    t = {call}\n" + TAIL, seconds=2.0)
+    assert codes == ["E0119"]
+    d = res.diagnostics[0]
+    assert d.message == "cannot split into 1,000,000,000 parts; the limit is 50,000"
+    assert d.span.column == len("    t = " + call) - len("1000000000)") + 1
+
+
 def test_huge_literals():
     codes, _ = _check(HEAD + "    let a = " + "9" * 100_000 + "\n" + TAIL)
     assert codes == ["E0123"]
@@ -152,19 +189,21 @@ def test_concat_of_nothing_is_a_tensor_count_error():
     assert codes == []
 
 
-@pytest.mark.parametrize("line, code, what", [
-    ("    a = split(x, 1000000000)\n", "E0311", "into 1000000000 equal parts"),
-    ("    a = x -> Split(1000000000)\n", "E0311", "into 1000000000 equal parts"),
-    ("    a = w -> Split(100000)\n", "E0119", "a split into 100,000 parts; the limit is 50,000"),
-    ("    a = split(w, [1] * 100000)\n", "E0119", "a split into 100,000 parts; the limit is 50,000"),
-    ("    a = x -> Linear(3) -> Conv2d(3, 3) -> Split(1000000000)\n", "E0310", "Conv2d"),
+@pytest.mark.parametrize("line, want, what", [
+    ("    a = split(x, 1000000000)\n", ["E0119"], "cannot split into 1,000,000,000 parts; the limit is 50,000"),
+    ("    a = x -> Split(1000000000)\n", ["E0119"], "cannot split into 1,000,000,000 parts; the limit is 50,000"),
+    ("    a = w -> Split(100000)\n", ["E0119"], "cannot split into 100,000 parts; the limit is 50,000"),
+    ("    a = split(w, [1] * 100000)\n", ["E0119"], "cannot split into 100,000 parts; the limit is 50,000"),
+    ("    a = w -> Split(3)\n", ["E0311"], "cannot split dimension 1 of size 100000 into 3 equal parts"),
+    ("    a = x -> Linear(3) -> Conv2d(3, 3) -> Split(1000000000)\n", ["E0310", "E0119"], "Conv2d"),
 ])
-def test_split_counts_are_checked_before_allocation(line, code, what):
-    """A part count is held against the dimension, then against the limit on
-    a split's outputs; a split that fails stands as one unknown tensor (once
-    these made a billion of them: 40 s, 4 GB, MemoryError)."""
+def test_split_counts_are_checked_before_allocation(line, want, what):
+    """A part count is held against the limit on a split's outputs when the
+    split is written, then against the dimension; a split that fails stands
+    as one unknown tensor (once these made a billion of them: 40 s, 4 GB,
+    MemoryError)."""
     codes, res = _check(HEAD + "    input w: [N, 100000]\n" + line + "    output v = w\n" + TAIL, seconds=3.0)
-    assert codes == [code] and what in res.diagnostics[0].message, res.diagnostics
+    assert codes == want and what in res.diagnostics[0].message, res.diagnostics
 
 
 def test_a_split_at_the_limit_is_made():

@@ -6,8 +6,6 @@ from __future__ import annotations
 from ..shapes import broadcast, fmt_shape, is_concrete
 from .base import P, Case, Layer, ShapeError, register
 
-MAX_PARTS = 50_000   # outputs of one split (docs/diagnostics.md, the limits)
-
 
 @register
 class Elementwise(Layer):
@@ -126,22 +124,33 @@ class Concat(Layer):
         return lambda xs, p: [torch.cat(xs, dim=a.axis)]
 
 
+# Parts of one split: each is a tensor the elaborator makes (even after a
+# shape error, so that `a, b = split(...)` can go on), so a typo such as
+# `split(x, 1000000000)` must not be attempted.
+MAX_PARTS = 50_000
+
+
 @register
 class Split(Layer):
     """`split(x, n)` into n equal parts, or `split(x, [s1, s2, ...])`, along `axis`."""
 
     names = {"Split": None}
-    params = (P("sections", "any", doc="a count of equal parts, or a list of sizes"), P("axis", "int", 1))
+    params = (P("sections", "any", doc=f"a count of equal parts (at most {MAX_PARTS:,}), or a list of sizes"),
+              P("axis", "int", 1))
     cases = [Case("Split(2)", [[2, 6, 3]]), Case("Split([1, 4, 1])", [[2, 6, 3]]),
              Case("Split(3, axis = -1)", [[2, 2, 9]])]
 
     def n_outputs(self, a):
-        s = a.sections
-        n = s if isinstance(s, int) and not isinstance(s, bool) and s > 0 else \
-            len(s) if isinstance(s, (list, tuple)) else 1
+        n = _parts(a.sections)
         # A split refused for its count stands as one unknown tensor, not as
         # a billion of them.
         return n if n <= MAX_PARTS else 1
+
+    def validate(self, a):
+        n = _parts(a.sections)
+        if n > MAX_PARTS:
+            raise ShapeError("E0119", f"cannot split into {n:,} parts; the limit is {MAX_PARTS:,}", arg="sections",
+                             help="split into fewer, larger parts")
 
     def infer(self, a, ins):
         (x,) = ins
@@ -156,14 +165,12 @@ class Split(Layer):
             if not is_concrete(dim) or dim % s:
                 raise ShapeError("E0311", f"cannot split dimension {axis} of size {dim} into {s} equal parts",
                                  arg="sections")
-            _check_parts(s)
             sizes = [dim // s] * s
         elif isinstance(s, (list, tuple)) and s and all(isinstance(v, int) and not isinstance(v, bool) and v > 0
                                                          for v in s):
             if sum(s) != dim:
                 raise ShapeError("E0311", f"split sizes add up to {sum(s)}, but dimension {axis} is {dim}",
                                  arg="sections")
-            _check_parts(len(s))
             sizes = list(s)
         else:
             raise ShapeError("E0106", "`sections` must be a positive count or a list of positive sizes",
@@ -180,7 +187,7 @@ class Split(Layer):
         return lambda xs, p: list(torch.split(xs[0], a.sizes, dim=a.axis_norm))
 
 
-def _check_parts(n: int) -> None:
-    if n > MAX_PARTS:
-        raise ShapeError("E0119", f"a split into {n:,} parts; the limit is {MAX_PARTS:,}", arg="sections",
-                         help="split into fewer, larger parts")
+def _parts(s) -> int:
+    """How many parts `sections` asks for (1 where it is not a count or a list)."""
+    return s if isinstance(s, int) and not isinstance(s, bool) and s > 0 else \
+        len(s) if isinstance(s, (list, tuple)) else 1

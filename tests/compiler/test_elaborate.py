@@ -6,7 +6,7 @@ import textwrap
 import pytest
 
 import nnd
-from nnd.shapes import Sym
+from nnd.shapes import Sym, ceil_div
 
 
 def check(src, **kw):
@@ -131,6 +131,21 @@ def test_symbolic_spatial_dims_stay_symbolic():
     shape = node(res, "down")["shapes"][0]
     assert shape[:2] == (Sym.symbol("N"), 8)
     assert str(shape[2]) == "(H - 1) // 2 + 1"
+
+
+@pytest.mark.parametrize("expr, text", [
+    (lambda H, W: -(H // 2), "-(H // 2)"),                 # not `-(H) // 2`, which is (-H) // 2
+    (lambda H, W: 2 * ((H - 1) // 2), "2*((H - 1) // 2)"),  # not `2*(H - 1) // 2`
+    (lambda H, W: W * ((H - 1) // 2), "W*((H - 1) // 2)"),
+    (lambda H, W: W - (H - 1) // 2, "-((H - 1) // 2) + W"),
+    (lambda H, W: (ceil_div(H - 3, 2) - 1) // 2 + 1, "(ceil((H - 3) / 2) - 1) // 2 + 1"),
+    (lambda H, W: (W * H) // 2 + 1, "(W*H) // 2 + 1"),
+    (lambda H, W: ceil_div(H, 2) + 1, "ceil(H / 2) + 1"),   # not `-(-H) // 2 + 1`
+    (lambda H, W: ceil_div(H - 3, 2), "ceil((H - 3) / 2)"),
+    (lambda H, W: ceil_div(2 * H + 4, 2), "H + 2"),
+])
+def test_symbolic_sizes_print_as_they_read(expr, text):
+    assert str(expr(Sym.symbol("H"), Sym.symbol("W"))) == text
 
 
 def test_linear_after_symbolic_flatten_needs_concrete_size():

@@ -139,7 +139,20 @@ def test_symbolic_atoms_are_computed_at_run_time():
         y = x -> Conv2d(3, 3, stride = 2, padding = 1)
         output o = y.reshape(y.shape[0], y.shape[2], -1)
         """
-    assert shapes(body) == ["[N, (H - 1) // 2 + 1, 3*(W - 1) // 2 + 3]"]
+    assert shapes(body) == ["[N, (H - 1) // 2 + 1, 3*((W - 1) // 2) + 3]"]
     for size in [(1, 9, 6), (2, 10, 7)]:
         (got,) = run(body, _feeds(*size))
         assert got.shape == (size[0], (size[1] - 1) // 2 + 1, 3 * ((size[2] - 1) // 2 + 1))
+
+
+def test_rounded_up_sizes_are_computed_at_run_time():
+    """A ceil-mode pooling gives `ceil((H - 2) / 2) + 1`, a rounded-up atom;
+    a reshape by it computes the size from the input's shape at run time."""
+    body = """\
+        y = x -> MaxPool2d(2, ceil_mode = true)
+        output o = y.reshape(y.shape[0], y.shape[2], -1)
+        """
+    assert shapes(body) == ["[N, ceil((H - 2) / 2) + 1, 3*ceil((W - 2) / 2) + 3]"]
+    for size in [(1, 9, 6), (2, 10, 7)]:
+        (got,) = run(body, _feeds(*size))
+        assert got.shape == (size[0], -(-size[1] // 2), 3 * -(-size[2] // 2))

@@ -149,3 +149,23 @@ def test_operator_syntax_errors(src, message, col):
         parse_expression(src, "t.nnd")
     d = e.value.diagnostic
     assert (d.code, d.message, d.span.column) == ("E0001", message, col)
+
+
+@pytest.mark.parametrize("eol", ["\r", "\r\n"])
+def test_carriage_return_line_ends(eol):
+    """Old Mac files end lines with `\\r` alone; they parse as with `\\n`,
+    with the same spans (a line continuation and a comment included)."""
+    src = "model M {\n  input x: [N, 3]  # c\n  output y = x \\\n    -> Linear(10) as fc\n}\n"
+    expected = parse(src, "t.nnd")
+    got = parse(src.replace("\n", eol), "t.nnd")
+    assert got == expected
+    stage = got.items[0].body[1].value.stages[0]
+    assert (stage.expr.span.line, stage.expr.span.column) == (4, 8)
+
+
+def test_carriage_return_line_ends_in_diagnostics():
+    import nnd
+    res = nnd.check(text="model M {\r    input x: [N, 3]\r    output y = x -> Linear(0)\r}\r")
+    d, = res.diagnostics
+    assert d.code == "E0107" and (d.span.line, d.span.column) == (3, 28)
+    assert res.sources.line("<input>", 3) == "    output y = x -> Linear(0)"

@@ -19,6 +19,9 @@ from helpers import rel_err, run_onnx
     ("AdaptiveAvgPool3d((1, 1, 3))", "[N, 2, D, H, 6]", "[N, 2, 1, 1, 3]", [(2, 3, 6), (4, 1, 6)]),
     ("Pad([(1, 0), (2, 3)], mode = \"reflect\")", "[N, 3, H, W]", "[N, 3, H + 1, W + 5]", [(4, 5), (6, 4)]),
     ("SumPool2d(2)", "[N, 3, H, W]", "[N, 3, (H - 2) // 2 + 1, (W - 2) // 2 + 1]", [(4, 6), (5, 7)]),
+    # Sizes print as users write them: `ceil(...)`, not `-(-H + 3) // 2`.
+    ("MaxPool2d(3, 2, ceil_mode = true)", "[N, 3, H, W]", "[N, 3, ceil((H - 3) / 2) + 1, ceil((W - 3) / 2) + 1]",
+     [(5, 6), (8, 7)]),
     ("MinPool2d(3, stride = 1, padding = 1)", "[N, 3, H, W]", "[N, 3, H, W]", [(4, 6), (5, 7)]),
     ("Reshape((3, -1))", "[N, 3, H, 4]", "[N, 3, 4*H]", [(2, 4), (5, 4)]),
     ("Linear(5)", "[N, 3, 8]", "[N, 3, 5]", [(8,), (8,)]),
