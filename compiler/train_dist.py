@@ -1,7 +1,7 @@
 """`nndc train --nproc N`: N processes under torch.distributed (gloo, on the
 CPU), started with torch.multiprocessing; each builds the same module (same
 seed), takes its share of every batch, and the gradients are summed
-(train.fit). Process 0's result comes back through a file."""
+(train_loop.fit). Process 0's result comes back through a file."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ def _worker(rank: int, world: int, d: str, spec: dict, xs, ys, losses, opts) -> 
     import torch
     import torch.distributed as dist
     from .torch_module import module
-    from .train import fit
+    from .train_loop import fit
     torch.set_num_threads(1)
     dist.init_process_group("gloo", init_method=f"file://{os.path.join(d, 'store')}", rank=rank,
                             world_size=world)

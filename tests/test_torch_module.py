@@ -124,7 +124,7 @@ def test_max_norm_of_a_convolution_is_over_all_but_the_output_channels():
 
 
 def test_frozen_parameters_are_unchanged_after_an_epoch():
-    from nnd.train import fit
+    from nnd.train_loop import fit
     text = ("block Blk(c) {\n    input x\n    output y = x -> Linear(c) as fc -> ReLU\n}\n"
             "model M {\n    input x: [N, 4]\n    output y = x -> Blk(8, trainable = false) as a -> Linear(8) as b"
             " -> Linear(1) as c\n}\n")
