@@ -125,3 +125,47 @@ def test_npz_weights_and_fine_tuning_from_them(tmp_path):
                                                        for k in ir.node(n)["attrs"].get("weights", {}))
     assert np.array_equal(a["hidden1.weight"], b["hidden1.weight"])
     assert not np.array_equal(a["hidden2.weight"], b["hidden2.weight"])
+
+
+def test_transfer_learning_example_fine_tunes_and_compiles(tmp_path, capsys):
+    """examples/transfer_resnet18.nnd from "pretrained" ResNet-18 weights
+    (the std model's, with torchvision's names and its 1000-class `fc`,
+    which --partial leaves out): the frozen stages keep their weights, the
+    head learns classes that the images' channel means give away, and the
+    compiled model with the trained weights runs on onnxruntime."""
+    import nnd
+    import nnd.torch
+    from safetensors.numpy import load_file, save_file
+    path = os.path.join(ROOT, "examples", "transfer_resnet18.nnd")
+    pre = nnd.torch.module(text="import std.resnet\nmodel M = ResNet18(size = 32)\n", seed=5).state_dict()
+    save_file({k: v.numpy() for k, v in pre.items()}, str(tmp_path / "pre.safetensors"))
+    rng = np.random.default_rng(0)
+    labels = np.arange(48) % 4
+    images = rng.standard_normal((48, 3, 32, 32)).astype(np.float32)
+    for k in range(3):
+        images[labels == k, k] += 2.0
+    np.savez(tmp_path / "d.npz", image=images, logits=labels.astype(np.int64))
+    out = tmp_path / "tuned.safetensors"
+    assert main(["train", path, "-d", str(tmp_path / "d.npz"), "--loss", "logits=ce", "--weights",
+                 str(tmp_path / "pre.safetensors"), "--partial", "--epochs", "4", "--batch", "16",
+                 "--val-split", "0", "--lr", "1e-3", "-q", "-p", "size=32", "-o", str(out)]) == 0
+    tuned = load_file(str(out))
+    assert np.array_equal(tuned["layer2.1.conv2.weight"], pre["layer2.1.conv2.weight"].numpy())
+    assert np.array_equal(tuned["bn1.running_mean"], pre["bn1.running_mean"].numpy())
+    assert not np.array_equal(tuned["layer4.1.conv2.weight"], pre["layer4.1.conv2.weight"].numpy())
+    capsys.readouterr()
+    (logits,) = run_onnx(nnd.compile(path, params={"size": 32}, weights=str(out)), {"image": images})
+    assert (logits.argmax(1) == labels).mean() >= 0.9
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam", "adamw", "nadam"])
+def test_each_optimizer_and_schedule_trains(tmp_path, optimizer):
+    from safetensors.numpy import load_file
+    wide_deep_data(tmp_path / "d.npz", n=64)
+    got = []
+    for schedule in ("constant", "1cycle", "cosine"):
+        out = tmp_path / f"{schedule}.safetensors"
+        assert main(["train", WIDE_DEEP, "-d", str(tmp_path / "d.npz"), "--optimizer", optimizer, "--schedule",
+                     schedule, "--epochs", "2", "--batch", "16", "--clip-grad", "1.0", "-q", "-o", str(out)]) == 0
+        got.append(load_file(str(out))["main_output.weight"])
+    assert not np.array_equal(got[0], got[1]) and not np.array_equal(got[1], got[2])
