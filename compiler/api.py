@@ -185,6 +185,9 @@ def compile(path: str | None = None, *, text: str | None = None, model: str | No
         if freeze:
             from .binding import mark_frozen
             mark_frozen(lowered, ir, freeze)
+        if ir.meta.get("training"):
+            from .training_attrs import mark_training
+            mark_training(lowered, ir)
         if weight_report is not None and "binding" in ir.meta:
             weight_report.append(ir.meta["binding"])
         return lowered if lazy else lowered.to_proto()

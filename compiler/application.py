@@ -19,6 +19,7 @@ from .layers.base import ArgTypeError, Attrs, REQUIRED, ShapeError, coerce
 from .ir import weight_name
 from .scope import MAX_DEPTH, MAX_NODES, Abort, Definition, Env, Frame, NameScope
 from .shapes import fmt_shape
+from .training_attrs import training_kwargs
 from .values import (CALLABLE_LAYERS, POISON, BlockVal, Builtin, Chain, LayerKind, LayerVal, Named, Repeat, Shared,
                      Tensor, show)
 
@@ -106,6 +107,7 @@ class Application:
             first, last = pos[0][1], pos[-1][1]
             pos = [(tuple(v for v, _ in pos), Span(first.file, first.line, first.column, last.end_line,
                                                    last.end_column))]
+        kw, training = training_kwargs(kw, [p.name for p in params])
         if len(pos) > len(params):
             extra_span = pos[len(params)][1]
             takes = f"at most {len(params)} argument{'s' * (len(params) != 1)}" if params else "no arguments"
@@ -139,7 +141,7 @@ class Application:
             else:
                 out[p.name] = p.default
         self._validate(kind, spec, out, spans, span)
-        return LayerVal(kind, spec, out, spans, span)
+        return LayerVal(kind, spec, out, spans, span, training)
 
     def _validate(self, kind: str, spec, args: dict, spans: dict, span: Span) -> None:
         """A layer's argument checks that need no input shape run as soon as
@@ -261,6 +263,9 @@ class Application:
         dtype = "float32" if bad_dtype is not None else spec.out_dtype(a, [x.dtype for x in xs])
         n = self.ir.add_node(lv.name, name, a, shapes, lv.span, [(x.node, x.port) for x in xs],
                              [dtype] * len(shapes))
+        training = {**getattr(self, "training_scope", {}), **lv.training}
+        if training:   # kept beside the graph: the compiled ONNX does not change (train.py reads it)
+            self.ir.meta.setdefault("training", {})[name] = training
         return [Tensor(n, i, s, lv.span, dtype) for i, s in enumerate(shapes)]
 
     # ------------------------------------------------------------ shared instances
@@ -347,12 +352,15 @@ class Application:
         frame = Frame("block", defn, NameScope(self, inst), actuals=list(xs), instance=inst, call_span=bv.span)
         self.frames.append(frame)
         errors_before = len(self.diags)
+        outer = getattr(self, "training_scope", {})
+        self.training_scope = {**outer, **bv.training}   # a block's training attributes reach every layer inside
         try:
             env = Env({}, genv)
             env.vars.update(self._fill_defaults(defn, bv.args, env, bv.span))
             self.run_body(defn.body, env)
         finally:
             self.frames.pop()
+            self.training_scope = outer
         if not frame.outputs:
             if len(self.diags) > errors_before:
                 return [POISON]   # the body's own errors explain the missing output

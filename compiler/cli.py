@@ -100,6 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--format", choices=("text", "json", "sarif"), default="text")
     _common(s)
     _runtime_commands(sub)
+    from .train import add_parser
+    add_parser(sub, _common, _path)
     return ap
 
 
@@ -135,7 +137,7 @@ def main(argv=None) -> int:
         _clean_up_on_termination()
     try:
         rc = {"compile": cmd_compile, "check": cmd_check, "summary": cmd_summary,
-              "run": cmd_run, "bench": cmd_bench}[args.cmd](args)
+              "run": cmd_run, "bench": cmd_bench, "train": cmd_train}[args.cmd](args)
     except KeyboardInterrupt:
         return 130
     except Exception as e:  # a bug in nndc, never the input's fault: no traceback unless asked
@@ -342,7 +344,15 @@ def cmd_summary(args) -> int:
     print("-" * (sum(widths) + 18))
     print(f"model {ir.name}: {ir.layer_count()} layers, {total:,} parameters"
           + (f" (+ {buffers:,} buffer values)" if buffers else ""))
+    from .training_attrs import totals
+    if (t := totals(ir)) is not None:
+        print(f"training: {t['trainable']:,} trainable, {t['frozen']:,} frozen, {t['regularized']:,} regularized")
     return 0
+
+
+def cmd_train(args) -> int:
+    from .train import cmd_train as train
+    return train(args)
 
 
 def cmd_run(args) -> int:

@@ -16,6 +16,7 @@ from .diagnostics import CompileError, Label, Span, did_you_mean, error
 from .layers import REGISTRY
 from .scope import MAX_DEPTH, MAX_INT, MAX_LIST, MAX_REPEAT, MAX_SYM_TEXT, Definition, Env, _is_arith, _is_int, _is_num
 from .shapes import Sym, fmt_shape
+from .training_attrs import training_kwargs
 from .values import (CALLABLE_LAYERS, POISON, BlockVal, Builtin, Function, LayerKind, Method, Repeat, Tensor, show,
                      type_name)
 
@@ -407,7 +408,8 @@ class Expressions:
         if isinstance(f, Function):
             return self._call_function(f, pos, kw, n, env)
         if isinstance(f, Definition):
-            return BlockVal(f.defn, f.module, self._bind_params(f.defn, pos, kw, n.span, env), n.span)
+            kw, training = training_kwargs(kw, [p.name for p in f.defn.params])
+            return BlockVal(f.defn, f.module, self._bind_params(f.defn, pos, kw, n.span, env), n.span, training)
         if isinstance(f, Builtin):
             self.callee_span = n.func.span
             return f.fn(pos, kw, n.span)

@@ -61,6 +61,7 @@ class LayerVal:
     args: dict  # parameter name -> value
     arg_spans: dict  # parameter name -> Span
     span: Span
+    training: dict = field(default_factory=dict)   # l1, l2, max_norm, trainable, ... (train.py)
 
 
 @dataclass(eq=False)
@@ -71,6 +72,7 @@ class BlockVal:
     module: Any  # the Module that defines it
     args: dict
     span: Span
+    training: dict = field(default_factory=dict)   # training attributes for every layer inside
 
 
 @dataclass(eq=False)

@@ -149,6 +149,17 @@ class Layer:
     def reference(self, a: Attrs):
         raise NotImplementedError
 
+    def train_reference(self, a: Attrs):
+        """The torch computation in training (nnd.torch in train() mode),
+        where it differs from `reference`: dropout active, batch statistics.
+        None: the same as `reference`."""
+        return None
+
+    def always_train(self, a: Attrs) -> bool:
+        """Whether the training computation runs at inference too (Monte
+        Carlo dropout)."""
+        return False
+
 
 REGISTRY: dict[str, Layer] = {}
 

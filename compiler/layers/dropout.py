@@ -34,6 +34,13 @@ class Dropout(Layer):
     def reference(self, a):
         return lambda xs, p: [xs[0]]
 
+    def train_reference(self, a):
+        import torch.nn.functional as F
+        return lambda xs, p: [F.dropout(xs[0], a.p, training=True)]
+
+    def always_train(self, a):
+        return a.mc
+
 
 @register
 class SpatialDropout(Layer):
@@ -80,6 +87,15 @@ class SpatialDropout(Layer):
     def reference(self, a):
         return lambda xs, p: [xs[0]]
 
+    def train_reference(self, a):
+        # One draw per (sample, channel), as nn.Dropout1d/2d/3d.
+        import torch.nn.functional as F
+        return lambda xs, p: [F.dropout(xs[0].new_ones(xs[0].shape[:2] + (1,) * a.spatial_rank), a.p,
+                                        training=True) * xs[0]]
+
+    def always_train(self, a):
+        return a.mc
+
 
 @register
 class StochasticDepth(Layer):
@@ -109,3 +125,15 @@ class StochasticDepth(Layer):
         # torchvision's StochasticDepth in eval mode (torchvision is not a
         # test dependency): the input itself.
         return lambda xs, p: [xs[0]]
+
+    def train_reference(self, a):
+        # torchvision.ops.stochastic_depth in training.
+        def f(xs, p):
+            x = xs[0]
+            if a.p == 0.0:
+                return [x]
+            keep = 1.0 - a.p
+            size = (x.shape[0],) + (1,) * (x.dim() - 1) if a.mode == "row" else (1,) * x.dim()
+            noise = x.new_empty(size).bernoulli_(keep)
+            return [x * (noise / keep if keep > 0 else noise)]
+        return f

@@ -107,6 +107,12 @@ class BatchNorm(Layer):
         return lambda xs, p: [F.batch_norm(xs[0], p["running_mean"], p["running_var"], p["weight"], p["bias"],
                                            training=False, eps=a.eps)]
 
+    def train_reference(self, a):
+        # Batch statistics; the running ones (the buffers in p) updated in place.
+        import torch.nn.functional as F
+        return lambda xs, p: [F.batch_norm(xs[0], p["running_mean"], p["running_var"], p["weight"], p["bias"],
+                                           training=True, momentum=a.momentum, eps=a.eps)]
+
 
 @register
 class LayerNorm(Layer):
@@ -272,6 +278,12 @@ class InstanceNorm(Layer):
         import torch.nn.functional as F
         return lambda xs, p: [F.instance_norm(xs[0], p.get("running_mean"), p.get("running_var"), p.get("weight"),
                                               p.get("bias"), use_input_stats=not a.track_running_stats, eps=a.eps)]
+
+    def train_reference(self, a):
+        # Input statistics in training; tracked ones updated in place.
+        import torch.nn.functional as F
+        return lambda xs, p: [F.instance_norm(xs[0], p.get("running_mean"), p.get("running_var"), p.get("weight"),
+                                              p.get("bias"), use_input_stats=True, momentum=a.momentum, eps=a.eps)]
 
 
 @register

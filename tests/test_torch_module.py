@@ -1,0 +1,176 @@
+"""nnd.torch: the module's names, its forward against the compiled ONNX on
+onnxruntime, and each training attribute against PyTorch written by hand."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+import nnd  # noqa: E402
+import nnd.torch  # noqa: E402
+from helpers import rel_err, run_onnx  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+EXAMPLES = sorted(f for f in os.listdir(os.path.join(ROOT, "examples")) if f.endswith(".nnd"))
+STD = [("resnet", "ResNet18(size = 64, classes = 10)"), ("resnet", "ResNet50(size = 64, classes = 10)"),
+       ("densenet", "DenseNet121(size = 64, classes = 10)"), ("mobilenet", "MobileNetV1(size = 64, classes = 10)"),
+       ("inception", "GoogLeNet(size = 64, classes = 10, aux_logits = true)"),
+       ("unet", "UNet(size = 32, base = 8, batch_norm = true)")]
+
+
+def _same_as_onnx(**src):
+    m = nnd.torch.module(seed=1, **src).eval()
+    onx = nnd.compile(seed=1, **src)                       # optimized: BatchNorm folded
+    rng = np.random.default_rng(0)
+    feeds = {i.name: rng.standard_normal([d.dim_value or 2 for d in i.type.tensor_type.shape.dim]).astype(np.float32)
+             for i in onx.graph.input}
+    got = run_onnx(onx, feeds)
+    with torch.no_grad():
+        want = m(*[torch.from_numpy(feeds[n]) for n in m.input_names])
+    want = want if isinstance(want, tuple) else (want,)
+    assert len(got) == len(want)
+    for g, w in zip(got, want):
+        assert rel_err(g, w.numpy()) <= 1e-5
+
+
+@pytest.mark.parametrize("name", EXAMPLES)
+def test_forward_equals_onnx_on_every_example(name):
+    _same_as_onnx(path=os.path.join(ROOT, "examples", name))
+
+
+@pytest.mark.parametrize("module,model", STD)
+def test_forward_equals_onnx_on_stdlib_models(module, model):
+    _same_as_onnx(text=f"import std.{module}\nmodel Chosen = {model}\n")
+
+
+def test_state_dict_keys_are_the_nnd_names_and_bind_back(tmp_path):
+    from safetensors.torch import save_file
+    from nnd.binding import parameters
+    text = "import std.resnet\nmodel Chosen = ResNet18(size = 32, classes = 4)\n"
+    m = nnd.torch.module(text=text, seed=0)
+    ir, _ = nnd.api.build(text=text, optimize=False)
+    assert list(m.state_dict()) == list(parameters(ir))
+    assert "layer1.0.conv1.weight" in m.state_dict() and "layer1.0.bn1.running_mean" in m.state_dict()
+    assert isinstance(m.get_submodule("layer1.0"), torch.nn.Module)
+    with torch.no_grad():        # new weights and statistics, written and bound back
+        for t in m.state_dict().values():
+            t.add_(torch.randn_like(t).abs() * 0.1)
+    save_file({k: v.contiguous() for k, v in m.state_dict().items()}, str(tmp_path / "w.safetensors"))
+    onx = nnd.compile(text=text, weights=str(tmp_path / "w.safetensors"))
+    x = np.random.default_rng(0).standard_normal((2, 3, 32, 32)).astype(np.float32)
+    with torch.no_grad():
+        want = m.eval()(torch.from_numpy(x)).numpy()
+    assert rel_err(run_onnx(onx, {"image": x})[0], want) <= 1e-5
+
+
+LIN = "model M {{\n    input x: [N, 5]\n    output y = x -> Linear(3{a}) as fc\n}}\n"
+
+
+def _hand(m):
+    """The same layer as PyTorch code."""
+    fc = torch.nn.Linear(5, 3)
+    fc.load_state_dict({"weight": m.fc.weight.detach().clone(), "bias": m.fc.bias.detach().clone()})
+    return fc
+
+
+def _step(params, loss):
+    opt = torch.optim.SGD(params, lr=0.1)
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+
+
+def test_l1_and_l2_add_their_terms_to_the_loss():
+    m = nnd.torch.module(text=LIN.format(a=", l1 = 0.01, l2 = 0.1, l2_bias = 0.2, l1_bias = 0.03"))
+    fc, plain = _hand(m), _hand(m)
+    x, t = torch.randn(8, 5), torch.randn(8, 3)
+    _step(m.parameters(), torch.nn.functional.mse_loss(m(x), t) + m.regularization_loss())
+    reg = (0.01 * fc.weight.abs().sum() + 0.1 * (fc.weight ** 2).sum()
+           + 0.03 * fc.bias.abs().sum() + 0.2 * (fc.bias ** 2).sum())
+    _step(fc.parameters(), torch.nn.functional.mse_loss(fc(x), t) + reg)
+    assert torch.allclose(m.fc.weight, fc.weight, rtol=0, atol=1e-7)
+    assert torch.allclose(m.fc.bias, fc.bias, rtol=0, atol=1e-7)
+    _step(plain.parameters(), torch.nn.functional.mse_loss(plain(x), t))
+    assert float((plain.weight - fc.weight).detach().abs().min()) > 1e-4     # the terms change every step
+    no_reg = nnd.torch.module(text=LIN.format(a=""))
+    assert float(no_reg.regularization_loss()) == 0.0
+
+
+def test_max_norm_is_applied_after_the_step():
+    m = nnd.torch.module(text=LIN.format(a=", max_norm = 0.3"))
+    fc = _hand(m)
+    x, t = torch.randn(8, 5), torch.randn(8, 3) * 10
+    _step(m.parameters(), torch.nn.functional.mse_loss(m(x), t))
+    m.apply_constraints()
+    _step(fc.parameters(), torch.nn.functional.mse_loss(fc(x), t))
+    with torch.no_grad():   # Keras' MaxNorm(0.3, axis=0) on a [in, out] kernel: per output unit
+        n = fc.weight.norm(dim=1, keepdim=True)
+        fc.weight.mul_(n.clamp(0, 0.3) / (1e-7 + n))
+    assert torch.allclose(m.fc.weight, fc.weight, rtol=0, atol=1e-7)
+    assert torch.equal(m.fc.bias, fc.bias)          # the bias is not constrained
+    assert float(m.fc.weight.detach().norm(dim=1).max()) <= 0.3 + 1e-6 < float(n.max())
+
+
+def test_max_norm_of_a_convolution_is_over_all_but_the_output_channels():
+    m = nnd.torch.module(text="model M {\n    input x: [N, 2, 5, 5]\n    output y = x -> Conv2d(4, 3, "
+                              "max_norm = 0.1) as conv\n}\n")
+    w = m.conv.weight.detach().clone()
+    m.apply_constraints()
+    n = w.flatten(1).norm(dim=1).view(-1, 1, 1, 1)
+    assert torch.allclose(m.conv.weight, w * n.clamp(0, 0.1) / (1e-7 + n), rtol=0, atol=1e-8)
+
+
+def test_frozen_parameters_are_unchanged_after_an_epoch():
+    from nnd.train_loop import fit
+    text = ("block Blk(c) {\n    input x\n    output y = x -> Linear(c) as fc -> ReLU\n}\n"
+            "model M {\n    input x: [N, 4]\n    output y = x -> Blk(8, trainable = false) as a -> Linear(8) as b"
+            " -> Linear(1) as c\n}\n")
+    m = nnd.torch.module(text=text, freeze=["b"])
+    assert m.frozen_names() == ["a.fc.weight", "a.fc.bias", "b.weight", "b.bias"]
+    before = {k: v.clone() for k, v in m.state_dict().items()}
+    rng = np.random.default_rng(0)
+    xs = {"x": rng.standard_normal((40, 4)).astype(np.float32)}
+    ys = {"y": rng.standard_normal((40, 1)).astype(np.float32)}
+    opts = dict(optimizer="adam", lr=0.01, momentum=0.0, weight_decay=0.1, schedule="constant", clip_grad=None,
+                epochs=1, batch=8, val_split=0.0, early_stopping=None, seed=0, quiet=True)
+    fit(m, xs, ys, {"y": ("mse", 1.0)}, opts)
+    after = m.state_dict()
+    for k in before:
+        assert torch.equal(before[k], after[k]) == (k in m.frozen_names()), k
+
+
+def test_dropout_is_off_in_eval_and_on_in_train_and_mc_always():
+    m = nnd.torch.module(text="model M {\n    input x: [N, 1000]\n    output y = x -> Dropout(0.5)\n"
+                              "    output z = x -> Dropout(0.5, mc = true)\n}\n")
+    x = torch.ones(4, 1000)
+    y, z = m.eval()(x)
+    assert torch.equal(y, x)
+    assert set(z.unique().tolist()) == {0.0, 2.0}
+    y, _ = m.train()(x)
+    assert set(y.unique().tolist()) == {0.0, 2.0} and 0.4 < float((y == 0).float().mean()) < 0.6
+
+
+def test_stochastic_depth_drops_whole_samples_in_training():
+    m = nnd.torch.module(text="model M {\n    input x: [N, 3, 4]\n    output y = x -> StochasticDepth(0.5)\n}\n")
+    x = torch.ones(64, 3, 4)
+    assert torch.equal(m.eval()(x), x)
+    y = m.train()(x)
+    per = y.flatten(1)
+    assert all(set(r.unique().tolist()) in ({0.0}, {2.0}) for r in per)
+    assert 0 < int((per[:, 0] == 0).sum()) < 64
+
+
+def test_batchnorm_uses_batch_statistics_in_training_unless_frozen():
+    text = "model M {{\n    input x: [N, 3, 4, 4]\n    output y = x -> BatchNorm2d(momentum = 0.3{a}) as bn\n}}\n"
+    m = nnd.torch.module(text=text.format(a=""))
+    ref = torch.nn.BatchNorm2d(3, momentum=0.3)
+    x = torch.randn(8, 3, 4, 4) * 3 + 1
+    assert torch.allclose(m.train()(x), ref.train()(x), atol=1e-6)
+    assert torch.allclose(m.bn.running_mean, ref.running_mean) and torch.allclose(m.bn.running_var, ref.running_var)
+    assert torch.allclose(m.eval()(x), ref.eval()(x), atol=1e-6)
+    frozen = nnd.torch.module(text=text.format(a=", trainable = false"))
+    assert torch.equal(frozen.train()(x), frozen.eval()(x))         # Keras: a frozen BatchNorm keeps its statistics
+    assert torch.equal(frozen.bn.running_mean, torch.zeros(3))
