@@ -179,14 +179,15 @@ def quantize(model, samples: list, method: str = "minmax", calibration: str = ""
         root = logging.getLogger()
         level = root.level
         root.setLevel(logging.ERROR)   # its advice to pre-process: nnd's passes have run
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            # uint8 activations, int8 weights: the pairing onnxruntime's x86 kernels are fastest with
-            quantize_static(src, dst, Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
-                            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                            calibrate_method=cm,
-                            extra_options={"CalibTensorRangeSymmetric": False})
-        root.setLevel(level)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                # uint8 activations, int8 weights: the pairing onnxruntime's x86 kernels are fastest with
+                quantize_static(src, dst, Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
+                                activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                                calibrate_method=cm, extra_options={"CalibTensorRangeSymmetric": False})
+        finally:
+            root.setLevel(level)
         q = onnx.load(dst)
     rep = QuantReport(method=method, calibration=calibration, calibrated=len(calib), held_out=len(held),
                       size_before=model.ByteSize(), size_after=q.ByteSize(),
