@@ -4,7 +4,7 @@ in one run, and the int8 model's agreement with the fp32 one on held-out
 inputs. The same path as `nndc compile --quantize int8 --calibrate ...`.
 
 LeNet-5 is trained for a few seconds with torch on a synthetic 10-class task
-(a fixed random template per class plus noise), so its accuracy drop is
+(a faint fixed random template per class under noise), so its accuracy drop is
 measured on real-ish data; the ResNets and VGG-16 have nnd's random initial
 weights and random calibration inputs (agreement, not accuracy).
 
@@ -29,10 +29,12 @@ from models import lenet5_nnd, resnet50_nnd, vgg16_nnd  # noqa: E402
 
 
 def synthetic(n: int, seed: int):
+    """Faint class templates (amplitude 0.25) under unit noise: hard enough
+    that LeNet-5 reaches about 90%, so an accuracy drop can show."""
     templates = np.random.default_rng(0).standard_normal((10, 1, 32, 32)).astype(np.float32)
     rng = np.random.default_rng(seed)
     y = rng.integers(0, 10, n)
-    return (templates[y] + 1.5 * rng.standard_normal((n, 1, 32, 32))).astype(np.float32), y
+    return (0.25 * templates[y] + rng.standard_normal((n, 1, 32, 32))).astype(np.float32), y
 
 
 def train_lenet(path: str) -> float:
@@ -40,6 +42,7 @@ def train_lenet(path: str) -> float:
     import torch
     from tests.torch_models import lenet5
     t = time.perf_counter()
+    torch.set_num_threads(1)   # a small network: more threads only contend on a shared machine
     torch.manual_seed(0)
     net = lenet5()
     x, y = synthetic(4096, 1)
