@@ -110,7 +110,13 @@ def test_random_calibration_warns_that_accuracy_is_unknown(tmp_path, capsys):
     assert rc == 0
     assert "accuracy on real data is unknown" in err
     assert "random (4 samples)" in text
-    assert "left float" in text and "size" in text
+    assert "left float  4 node(s):" in text and "Tanh: node:tanh_0, node:tanh_1: onnxruntime's quantizer" in text
+    q = onnx.load(str(tmp_path / "q.onnx"))
+    onnx.checker.check_model(q, full_check=True)
+    # deterministic, as every compile: the same source, seed and calibration give the same bytes
+    assert main(["compile", LENET, "--quantize", "int8", "--calibrate", "random:4",
+                 "-o", str(tmp_path / "q2.onnx")]) == 0
+    assert (tmp_path / "q.onnx").read_bytes() == (tmp_path / "q2.onnx").read_bytes()
 
 
 @pytest.mark.parametrize("argv, message", [
