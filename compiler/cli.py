@@ -83,6 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--keep-training-outputs", action="store_true",
                    help="keep outputs marked training-only (auxiliary heads), which -O1 drops")
     c.add_argument("--format", choices=("text", "json", "sarif"), default="text")
+    _deploy_options(c)
     _common(c)
 
     k = sub.add_parser("check", help="parse and shape-check; report every error")
@@ -102,7 +103,42 @@ def build_parser() -> argparse.ArgumentParser:
     _runtime_commands(sub)
     from .train import add_parser
     add_parser(sub, _common, _path)
+    _export_command(sub)
     return ap
+
+
+def _deploy_options(c) -> None:
+    """compile's --quantize and --precision (the work is in nnd.runtime.deploy, loaded only when asked)."""
+    c.add_argument("--quantize", choices=("int8",),
+                   help="static int8 quantization with onnxruntime's tools (QDQ, per-channel weights); "
+                        "needs --calibrate")
+    c.add_argument("--calibrate", metavar="DATA.npz", type=_path,
+                   help="calibration inputs: an .npz with one array per model input, named by it, samples "
+                        "along the first axis (some are held out to measure agreement); or random:N")
+    c.add_argument("--calibration-method", choices=("minmax", "entropy", "percentile"),
+                   help="how activation ranges are chosen (default minmax)")
+    c.add_argument("--precision", choices=("fp32", "fp16", "bf16"), default=None,
+                   help="weights and compute in fp16 or bf16 (inputs and outputs stay float32)")
+    c.add_argument("--io-half", action="store_true",
+                   help="with --precision: inputs and outputs in that precision too (no boundary Casts)")
+
+
+def _export_command(sub) -> None:
+    e = sub.add_parser("export", help="write a model (.nnd or .onnx) as a Triton Inference Server model")
+    e.add_argument("file", help="a .nnd file (compiled with its passes) or an .onnx file (copied)")
+    e.add_argument("--triton", metavar="REPO", type=_path,
+                   help="the model repository: writes REPO/NAME/1/model.onnx and REPO/NAME/config.pbtxt")
+    e.add_argument("--name", help="the model's name in the repository (default: FILE's base name)")
+    e.add_argument("--max-batch-size", type=int, default=8,
+                   help="Triton's max_batch_size (default 8; 0: no batching, dims given in full)")
+    e.add_argument("--no-dynamic-batching", action="store_true", help="leave out dynamic_batching")
+    e.add_argument("--max-queue-delay-us", type=int, default=100,
+                   help="dynamic batching's max queue delay in microseconds (default 100)")
+    e.add_argument("--instances", type=int, default=1, help="model instances (instance_group count)")
+    e.add_argument("--kind", choices=("cpu", "gpu"), default="cpu", help="instance_group kind")
+    e.add_argument("--seed", type=int, default=0, help="seed of a .nnd model's random weights")
+    e.add_argument("--weights", metavar="FILE", type=_path, help="bind weights, as for compile")
+    _common(e)
 
 
 def _runtime_commands(sub) -> None:
@@ -110,7 +146,8 @@ def _runtime_commands(sub) -> None:
     for name, text in (("run", "run a model (.nnd or .onnx) once on onnxruntime and show its outputs"),
                        ("bench", "time a model on onnxruntime: median, p10, p90 latency and throughput")):
         r = sub.add_parser(name, help=text)
-        r.add_argument("file", help="a .nnd file (compiled in memory) or an .onnx file")
+        r.add_argument("file", nargs="?" if name == "bench" else None,
+                       help="a .nnd file (compiled in memory) or an .onnx file")
         r.add_argument("--input", "-i", action="append", default=[], metavar="NAME=FILE.npy",
                        help="input data (repeatable; FILE.npz feeds its arrays by name); default: random")
         r.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
@@ -128,6 +165,9 @@ def _runtime_commands(sub) -> None:
             r.add_argument("--runs", type=int, default=None, help="timed runs (default: 10 or more, ~3 s)")
             r.add_argument("--warmup", type=int, default=None, help="warm-up runs (default: 2 or more, ~0.5 s)")
             r.add_argument("--json", action="store_true", help="print the results as JSON")
+            r.add_argument("--compare", nargs=2, metavar=("A", "B"),
+                           help="time two models (.onnx or .nnd) interleaved in one run, on the same inputs: "
+                                "latency ratio B/A and B's agreement with A's outputs")
         _common(r)
 
 
@@ -137,7 +177,7 @@ def main(argv=None) -> int:
         _clean_up_on_termination()
     try:
         rc = {"compile": cmd_compile, "check": cmd_check, "summary": cmd_summary,
-              "run": cmd_run, "bench": cmd_bench, "train": cmd_train}[args.cmd](args)
+              "run": cmd_run, "bench": cmd_bench, "train": cmd_train, "export": cmd_export}[args.cmd](args)
     except KeyboardInterrupt:
         return 130
     except Exception as e:  # a bug in nndc, never the input's fault: no traceback unless asked
@@ -249,6 +289,13 @@ def cmd_compile(args) -> int:
     if args.partial and not args.weights:
         sys.stderr.write("nndc: error: --partial needs --weights FILE\n")
         return 2
+    deploying = bool(args.quantize or args.precision not in (None, "fp32") or args.calibrate
+                     or args.calibration_method or args.io_half)
+    if deploying:
+        from .runtime.deploy import check_options
+        if why := check_options(args):
+            sys.stderr.write(f"nndc: error: {why}\n")
+            return 2
     if args.weights and (why := _weights_unreadable(args.weights)):
         sys.stderr.write(f"nndc: error: cannot read weights `{args.weights}`: {why}\n")
         return 2
@@ -268,6 +315,12 @@ def cmd_compile(args) -> int:
     except api.WeightError as e:
         sys.stderr.write(f"nndc: error: {e}\n")
         return 1
+    extra: list = []
+    if deploying:
+        rc = _deploy(args, model, extra)
+        if isinstance(rc, int):
+            return rc
+        model = rc
     try:
         written = api.save(model, out)
     except OSError as e:
@@ -277,8 +330,26 @@ def cmd_compile(args) -> int:
         print(format_report(report) if args.optimize else "optimization passes disabled (-O0)")
     for rep in bound:
         print("\n".join(rep.summary()))
+    for line in extra:
+        print(line)
     print(f"wrote {out}" + (f" (weights in {written[1]})" if len(written) > 1 else ""))
     return 0
+
+
+def _deploy(args, model, lines: list):
+    """--quantize / --precision on the compiled float model: the new model, or an exit code."""
+    from .runtime.deploy import DeployError, transform
+    from .runtime.inputs import UsageError
+    try:
+        model, more = transform(args, model.to_proto())
+    except UsageError as e:
+        sys.stderr.write(f"nndc: error: {e}\n")
+        return 2
+    except DeployError as e:
+        sys.stderr.write(f"nndc: error: {e}\n")
+        return 1
+    lines.extend(more)
+    return model
 
 
 def _weights_unreadable(path: str) -> str | None:
@@ -358,6 +429,11 @@ def cmd_train(args) -> int:
 def cmd_run(args) -> int:
     from .runtime import commands
     return commands.run(args)
+
+
+def cmd_export(args) -> int:
+    from .runtime.deploy import export
+    return export(args)
 
 
 def cmd_bench(args) -> int:

@@ -34,10 +34,10 @@ def _resolve_names(model, given: dict) -> dict:
     return given
 
 
-def load_model(args, verbose: int):
-    """The `Model` for `args.file` (.nnd or .onnx); raises what the CLI maps to exit codes."""
+def load_model(args, verbose: int, path: str | None = None):
+    """The `Model` for `path` (default `args.file`; .nnd or .onnx); raises what the CLI maps to exit codes."""
     from .model import load
-    path = args.file
+    path = path or args.file
     why = not_regular(path)   # before anything opens it: a named pipe would block
     if why:
         raise UsageError(f"cannot read {path}: {why}")
@@ -113,7 +113,7 @@ def _with_model(args, fn) -> int:
     verbose = getattr(args, "verbose", 0)
     try:
         _check_numbers(args)
-        model = load_model(args, verbose)
+        model = load_model(args, verbose) if args.file else None   # bench --compare loads its own
         return fn(model)
     except UsageError as e:
         _err(str(e))
@@ -186,6 +186,16 @@ def _save_npz(path: str, arrays: dict) -> None:
 
 def bench(args) -> int:
     from .bench import bench as timeit
+    if args.compare:
+        if args.file:
+            _err(f"give either FILE or --compare A B, not both (got {args.file} too)")
+            return 2
+        from .compare import compare
+        return _with_model(args, lambda _: compare(args, lambda p: load_model(args, args.verbose, p),
+                                                   lambda m: _feeds(m, args)))
+    if not args.file:
+        _err("bench needs a FILE (or --compare A B)")
+        return 2
 
     def go(model) -> int:
         feeds, how = _feeds(model, args)
