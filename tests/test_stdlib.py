@@ -106,8 +106,68 @@ def test_names_shapes_and_counts_match_torch(module, model, params, fn, kwargs, 
     assert count == published == torch_count
 
 
+# Models checked against torchvision's own builders (tests/tv.py), not a
+# transcription: (std module, model, parameter overrides, torchvision builder,
+# its kwargs, published count).
+TV_MODELS = [
+    ("mobilenet", "MobileNetV2", {}, "mobilenet_v2", {}, 3_504_872),
+    ("mobilenet", "MobileNetV3Large", {}, "mobilenet_v3_large", {}, 5_483_032),
+    ("mobilenet", "MobileNetV3Small", {}, "mobilenet_v3_small", {}, 2_542_856),
+    ("shufflenet", "ShuffleNetV2_x1_0", {}, "shufflenet_v2_x1_0", {}, 2_278_604),
+    ("squeezenet", "SqueezeNet1_0", {}, "squeezenet1_0", {}, 1_248_424),
+    ("squeezenet", "SqueezeNet1_1", {}, "squeezenet1_1", {}, 1_235_496),
+    ("mnasnet", "MNASNet1_0", {}, "mnasnet1_0", {}, 4_383_312),
+]
+
+
+def tv_params(builder: str, kwargs: dict) -> tuple[dict, int]:
+    from tv import torchvision
+    tv = torchvision()
+    with torch.device("meta"):
+        m = getattr(tv.models, builder)(**kwargs)
+    sd = {k: tuple(v.shape) for k, v in m.state_dict().items() if not k.endswith("num_batches_tracked")}
+    return sd, sum(p.numel() for p in m.parameters())
+
+
+@pytest.mark.parametrize("module,model,params,builder,kwargs,published", TV_MODELS,
+                         ids=[f"{m[1]}{'-' + '-'.join(m[2]) if m[2] else ''}" for m in TV_MODELS])
+def test_names_shapes_and_counts_match_torchvision(module, model, params, builder, kwargs, published):
+    ours, count = our_params(std_check(module, model, params))
+    theirs, tv_count = tv_params(builder, kwargs)
+    missing = sorted(set(theirs) - set(ours))
+    extra = sorted(set(ours) - set(theirs))
+    assert not missing and not extra, f"missing {missing[:8]}... extra {extra[:8]}..."
+    wrong = {k: (ours[k], theirs[k]) for k in ours if ours[k] != theirs[k]}
+    assert not wrong, f"shapes differ: {list(wrong.items())[:8]}"
+    assert count == published == tv_count
+
+
+# Width multipliers go through _make_divisible (MobileNet) and
+# _round_to_multiple_of (MNASNet): widths that round differently per layer.
+TV_WIDTHS = [
+    ("mobilenet", "MobileNetV2", {"width_mult": 0.35, "classes": 10}, "mobilenet_v2",
+     {"width_mult": 0.35, "num_classes": 10}),
+    ("mobilenet", "MobileNetV2", {"width_mult": 1.4}, "mobilenet_v2", {"width_mult": 1.4}),
+    ("mobilenet", "MobileNetV3Large", {"width_mult": 0.75, "reduced_tail": True}, "mobilenet_v3_large",
+     {"width_mult": 0.75, "reduced_tail": True}),
+    ("mobilenet", "MobileNetV3Small", {"width_mult": 1.3, "dilated": True}, "mobilenet_v3_small",
+     {"width_mult": 1.3, "dilated": True}),
+    ("mnasnet", "MNASNet", {"alpha": 0.75}, "mnasnet0_75", {}),
+    ("mnasnet", "MNASNet", {"alpha": 1.3}, "mnasnet1_3", {}),
+]
+
+
+@pytest.mark.parametrize("module,model,params,builder,kwargs", TV_WIDTHS,
+                         ids=[f"{m[1]}-{'-'.join(f'{k}{v}' for k, v in m[2].items())}" for m in TV_WIDTHS])
+def test_width_multipliers_round_as_torchvision(module, model, params, builder, kwargs):
+    ours, count = our_params(std_check(module, model, params))
+    theirs, tv_count = tv_params(builder, kwargs)
+    assert ours == theirs
+    assert count == tv_count
+
+
 def test_every_std_file_is_covered():
-    assert {m[0] for m in MODELS} | {"layers"} == set(list_std())
+    assert {m[0] for m in MODELS + TV_MODELS} | {"layers"} == set(list_std())
 
 
 def test_model_instances_of_std_models_take_parameters():

@@ -9,6 +9,10 @@ with its auxiliary heads (which pool 14x14 to 4x4: uneven adaptive windows).
 The other VGGs run at 32x32, where adaptive pooling spreads a 1x1 map over
 7x7; their fully connected layers (25088 x 4096) do not shrink with the input,
 and writing those weights takes most of this file's time.
+
+MobileNet v2/v3, ShuffleNet v2, SqueezeNet and MNASNet are checked against
+torchvision's own builders (TORCHVISION, through tests/tv.py) instead of a
+twin, at 64x64 with batch 2: the same bound, and the same top-1 class.
 """
 
 from __future__ import annotations
@@ -89,6 +93,51 @@ def test_stdlib_model_matches_torch(mod, model, params, factory, kwargs, inputs,
     print(f"{_id((mod, model, params))}: max relative error {max(errs):.2e}")
 
 
+# Models checked against torchvision's own builders (tests/tv.py): (std
+# module, model, nnd params, torchvision builder, its kwargs, input shapes).
+TORCHVISION = [
+    ("std.mobilenet", "MobileNetV2", S, "mobilenet_v2", T, [[2, 3, 64, 64]]),
+    ("std.mobilenet", "MobileNetV2", {**S, "width_mult": 0.35}, "mobilenet_v2", {**T, "width_mult": 0.35},
+     [[2, 3, 64, 64]]),
+    ("std.mobilenet", "MobileNetV3Large", S, "mobilenet_v3_large", T, [[2, 3, 64, 64]]),
+    ("std.mobilenet", "MobileNetV3Large", {**S, "dilated": True, "reduced_tail": True}, "mobilenet_v3_large",
+     {**T, "dilated": True, "reduced_tail": True}, [[2, 3, 64, 64]]),
+    ("std.mobilenet", "MobileNetV3Small", S, "mobilenet_v3_small", T, [[2, 3, 64, 64]]),
+    ("std.shufflenet", "ShuffleNetV2_x1_0", S, "shufflenet_v2_x1_0", T, [[2, 3, 64, 64]]),
+    # 64 -> 29 -> 14 -> 7 -> 3: the ceil-mode pools round up at 14 -> 7 and 7 -> 3
+    ("std.squeezenet", "SqueezeNet1_0", S, "squeezenet1_0", T, [[2, 3, 64, 64]]),
+    # 65 -> 32 -> 16 -> 8 -> 4 (ceil mode at 16 -> 8 and 8 -> 4)
+    ("std.squeezenet", "SqueezeNet1_1", {**S, "size": 65}, "squeezenet1_1", T, [[2, 3, 65, 65]]),
+    ("std.mnasnet", "MNASNet1_0", S, "mnasnet1_0", T, [[2, 3, 64, 64]]),
+]
+
+
+def _tv_id(row):
+    mod, model, params, *_ = row
+    return "-".join([model] + [f"{k}{v}" for k, v in params.items() if k not in S or v != S[k]])
+
+
+@pytest.mark.parametrize("mod,model,params,builder,kwargs,inputs", TORCHVISION,
+                         ids=[_tv_id(r) for r in TORCHVISION])
+def test_stdlib_model_matches_torchvision(mod, model, params, builder, kwargs, inputs, tmp_path):
+    import numpy as np
+    from helpers import rel_err, run_onnx
+    from torch_harness import compile_with_torch_weights
+    from tv import torchvision
+    tv = torchvision()
+    torch.manual_seed(0)
+    net = getattr(tv.models, builder)(**kwargs)
+    onnx_model = compile_with_torch_weights(mod, model, net, tmp_path, params=params)   # BN randomized, eval()
+    x = np.random.default_rng(0).standard_normal(inputs[0]).astype(np.float32)
+    (got,) = run_onnx(onnx_model, {onnx_model.graph.input[0].name: x})
+    with torch.no_grad():
+        want = net(torch.from_numpy(x)).numpy()
+    err = rel_err(got, want)
+    assert err <= 1e-4, f"max relative error {err:.3g}"
+    assert (got.argmax(1) == want.argmax(1)).all()
+    print(f"{_tv_id((mod, model, params))}: max relative error {err:.2e}")
+
+
 def test_resnet50_at_the_canonical_size(tmp_path):
     _skip_unless_present("std.resnet", "ResNet50", "resnet50")
     torch.manual_seed(0)
@@ -101,7 +150,7 @@ def test_every_stdlib_model_is_checked():
     from importlib import resources
     from nnd import ast
     from nnd.parser import parse
-    covered = {(m, name) for m, name, *_ in MODELS} | GENERIC
+    covered = {(m, name) for m, name, *_ in MODELS + TORCHVISION} | GENERIC
     missing = []
     for f in sorted(resources.files("nnd.stdlib").iterdir(), key=lambda p: p.name):
         if not f.name.endswith(".nnd"):
@@ -117,4 +166,6 @@ def test_every_stdlib_model_is_checked():
 
 
 # Parametrized families whose every named instance is in MODELS.
-GENERIC = {("std.resnet", "ResNet"), ("std.vgg", "VGG"), ("std.densenet", "DenseNet")}
+GENERIC = {("std.resnet", "ResNet"), ("std.vgg", "VGG"), ("std.densenet", "DenseNet"),
+           ("std.mobilenet", "MobileNetV3"), ("std.shufflenet", "ShuffleNetV2"), ("std.squeezenet", "SqueezeNet"),
+           ("std.mnasnet", "MNASNet")}
