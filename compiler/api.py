@@ -152,6 +152,7 @@ def build(path: str | None = None, *, text: str | None = None, model: str | None
         from .binding import bind
         ir.meta["binding"] = bind(ir, weights, partial=partial, allow_nonfinite=allow_nonfinite)
     materialize(ir, seed)
+    ir.meta["optimized"] = bool(optimize)
     if optimize:
         from .passes import run_pipeline
         run_pipeline(ir, report, keep_training_outputs=keep_training_outputs)
@@ -181,7 +182,8 @@ def compile(path: str | None = None, *, text: str | None = None, model: str | No
                         checked=checked, allow_nonfinite=allow_nonfinite,
                         max_weights_size=max_weights_size)
         from .lower import lower_lazy
-        lowered = lower_lazy(ir, source=os.path.basename(res.path))
+        root = os.getcwd() if text is not None else os.path.dirname(os.path.abspath(res.path))
+        lowered = lower_lazy(ir, source=os.path.basename(res.path), root=root)
         if freeze:
             from .binding import mark_frozen
             mark_frozen(lowered, ir, freeze)

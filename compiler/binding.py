@@ -205,6 +205,10 @@ def _load_safetensors(path: str) -> dict:
     return out
 
 
+class _OnnxArrays(dict):
+    folded = False   # nndc compiled it with its passes: BatchNorm folded into the convolutions
+
+
 def _load_onnx(path: str) -> tuple[dict, list]:
     """Initializers that can be parameters: floating point, with a name a
     program can give (ONNX constants such as `fc/const` or `onnx::Reshape_7`
@@ -214,7 +218,10 @@ def _load_onnx(path: str) -> tuple[dict, list]:
     model = onnx.load(path)   # external data, if any, is read from beside the file
     if not model.HasField("graph"):   # protobuf reads many a stray file as an empty message
         raise WeightError(f"cannot read weights from `{path}`: not a valid ONNX model (it has no graph)")
-    arrays, ignored = {}, []
+    arrays, ignored = _OnnxArrays(), []
+    props = {p.key: p.value for p in model.metadata_props}
+    # nndc's own output, optimized (files before nnd.optimized was written were, by default)
+    arrays.folded = model.producer_name == "nndc" and props.get("nnd.optimized", "1") == "1"
     floats = {onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE, onnx.TensorProto.FLOAT16,
               onnx.TensorProto.BFLOAT16}
     for t in model.graph.initializer:
@@ -277,6 +284,13 @@ def bind(ir: IR, path: str, partial: bool = False, allow_nonfinite: bool = False
         chosen[name] = np.ascontiguousarray(a.reshape(w.shape))
     rep.missing = [(k, tuple(w.shape)) for k, (_, _, w) in params.items() if k not in arrays]
     order = {k: i for i, k in enumerate(params)}
+    if getattr(arrays, "folded", False) and (rep.missing or rep.mismatched):
+        raise WeightError(
+            f"`{path}` cannot give model `{ir.name}` its parameters: nndc compiled it with the optimization "
+            f"passes, which fold BatchNorm into the convolutions ({len(rep.missing)} parameters missing, "
+            f"{len(rep.unexpected)} unexpected); with --partial every BatchNorm would silently start over\n"
+            f"  = help: compile it with -O0 to keep every parameter bindable, or bind the original weights "
+            f"(.safetensors, .npz)")
     rep.mismatched.sort(key=lambda t: order[t[0]])
     rep.bad_dtype.sort(key=lambda t: order[t[0]])
     rep.nonfinite.sort(key=lambda t: order[t[0]])

@@ -1,200 +1,90 @@
 """nndc: the command line, a thin shell over nnd.api.
 
 Exit codes: 0 success, 1 diagnostics (errors, or warnings with
---deny-warnings), 2 usage or I/O errors, 3 an internal error (a bug).
+--deny-warnings), 2 usage or I/O errors, 3 an internal error (a bug), 141
+when the reader of the output went away (`nndc summary m.nnd | head -3`),
+as for a Unix tool that SIGPIPE ends (128 + 13), without a message.
+The argument parser and the help are in cli_parser.py.
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 
 from . import api
+from .cli_parser import build_parser, usage_text
 from .emit import emit
 
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):  # usage errors exit 2, as documented
-        self.print_usage(sys.stderr)
-        sys.stderr.write(f"nndc: error: {message}\n")
-        raise SystemExit(2)
-
-
-def _param(text: str):
-    """`--param classes=10`: the value is read as an nnd literal."""
-    if "=" not in text:
-        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
-    k, v = text.split("=", 1)
-    import ast as pyast
-    lowered = {"true": "True", "false": "False"}.get(v.strip(), v)
-    try:
-        val = pyast.literal_eval(lowered)
-    except (ValueError, SyntaxError):
-        val = v
-    return k.strip(), val
-
-
-def _size(text: str) -> int:
-    """`--max-weights-size 100GB`: bytes."""
-    from .weights import parse_size
-    try:
-        return parse_size(text)
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
-
-
-def _path(text: str) -> str:
-    """A file argument: an empty one is a usage error, never "use the default"."""
-    if not text:
-        raise argparse.ArgumentTypeError("expected a file name, got an empty string")
-    return text
-
-
-def _common(p):
-    p.add_argument("--model", "-m", help="the model to use when the file defines several")
-    p.add_argument("--param", "-p", action="append", type=_param, default=[], metavar="NAME=VALUE",
-                   help="override a model parameter, e.g. -p classes=10")
-    p.add_argument("--allow-outside-imports", action="store_true",
-                   help="let `import \"...\"` read files outside the root file's directory")
-
-
-def build_parser() -> argparse.ArgumentParser:
-    ap = _Parser(prog="nndc", description="Compile .nnd neural network descriptions to ONNX.")
-    sub = ap.add_subparsers(dest="cmd", required=True, parser_class=_Parser)
-
-    c = sub.add_parser("compile", help="compile a .nnd file to ONNX")
-    c.add_argument("file")
-    c.add_argument("-o", "--output", type=_path, help="output path (default: FILE with .onnx)")
-    c.add_argument("--seed", type=int, default=0, help="seed of the random initial weights")
-    c.add_argument("--weights", metavar="FILE", type=_path,
-                   help="bind weights from .npz, .safetensors or .onnx (by parameter name; strict)")
-    c.add_argument("--partial", action="store_true",
-                   help="with --weights: bind what matches, initialize the rest, print what was bound")
-    c.add_argument("--freeze", action="append", default=[], metavar="PATTERN",
-                   help="mark the parameters of matching layers frozen (glob over layer names, e.g. "
-                        "'layer1.*'; repeatable); recorded in the ONNX metadata as nnd.frozen")
-    c.add_argument("--allow-nonfinite", action="store_true",
-                   help="with --weights: bind tensors holding NaN, infinities or values too large for float32")
-    c.add_argument("--max-weights-size", type=_size, default=api.MAX_WEIGHTS_SIZE, metavar="SIZE",
-                   help="refuse a model whose weights would take more than SIZE (default 16GiB; e.g. 100GB)")
-    c.add_argument("-O0", dest="optimize", action="store_false", help="disable the optimization passes")
-    c.add_argument("--report", action="store_true", help="print what each pass changed")
-    c.add_argument("--keep-training-outputs", action="store_true",
-                   help="keep outputs marked training-only (auxiliary heads), which -O1 drops")
-    c.add_argument("--format", choices=("text", "json", "sarif"), default="text")
-    _deploy_options(c)
-    _common(c)
-
-    k = sub.add_parser("check", help="parse and shape-check; report every error")
-    k.add_argument("files", nargs="+")
-    k.add_argument("--format", choices=("text", "json", "sarif"), default="text",
-                   help="text (for people, on stderr), json (one object per line) or sarif (SARIF 2.1.0), "
-                        "both on stdout")
-    k.add_argument("--deny-warnings", action="store_true", help="exit 1 on warnings too")
-    k.add_argument("--color", choices=("auto", "always", "never"), default="auto",
-                   help="colour the text output (auto: on a terminal, unless NO_COLOR is set)")
-    _common(k)
-
-    s = sub.add_parser("summary", help="per-layer table: name, kind, output shape, parameters")
-    s.add_argument("file")
-    s.add_argument("--format", choices=("text", "json", "sarif"), default="text")
-    _common(s)
-    _runtime_commands(sub)
-    from .train import add_parser
-    add_parser(sub, _common, _path)
-    _export_command(sub)
-    return ap
-
-
-def _deploy_options(c) -> None:
-    """compile's --quantize and --precision (the work is in nnd.runtime.deploy, loaded only when asked)."""
-    c.add_argument("--quantize", choices=("int8",),
-                   help="static int8 quantization with onnxruntime's tools (QDQ, per-channel weights); "
-                        "needs --calibrate")
-    c.add_argument("--calibrate", metavar="DATA.npz", type=_path,
-                   help="calibration inputs: an .npz with one array per model input, named by it, samples "
-                        "along the first axis (some are held out to measure agreement); or random:N")
-    c.add_argument("--calibration-method", choices=("minmax", "entropy", "percentile"),
-                   help="how activation ranges are chosen (default minmax)")
-    c.add_argument("--precision", choices=("fp32", "fp16", "bf16"), default=None,
-                   help="weights and compute in fp16 or bf16 (inputs and outputs stay float32)")
-    c.add_argument("--io-half", action="store_true",
-                   help="with --precision: inputs and outputs in that precision too (no boundary Casts)")
-
-
-def _export_command(sub) -> None:
-    e = sub.add_parser("export", help="write a model (.nnd or .onnx) as a Triton Inference Server model")
-    e.add_argument("file", help="a .nnd file (compiled with its passes) or an .onnx file (copied)")
-    e.add_argument("--triton", metavar="REPO", type=_path,
-                   help="the model repository: writes REPO/NAME/1/model.onnx and REPO/NAME/config.pbtxt")
-    e.add_argument("--name", help="the model's name in the repository (default: FILE's base name)")
-    e.add_argument("--max-batch-size", type=int, default=8,
-                   help="Triton's max_batch_size (default 8; 0: no batching, dims given in full)")
-    e.add_argument("--no-dynamic-batching", action="store_true", help="leave out dynamic_batching")
-    e.add_argument("--max-queue-delay-us", type=int, default=100,
-                   help="dynamic batching's max queue delay in microseconds (default 100)")
-    e.add_argument("--instances", type=int, default=1, help="model instances (instance_group count)")
-    e.add_argument("--kind", choices=("cpu", "gpu"), default="cpu", help="instance_group kind")
-    e.add_argument("--seed", type=int, default=0, help="seed of a .nnd model's random weights")
-    e.add_argument("--weights", metavar="FILE", type=_path, help="bind weights, as for compile")
-    _common(e)
-
-
-def _runtime_commands(sub) -> None:
-    """`run` and `bench`: the work is in nnd.runtime (imported only when they run)."""
-    for name, text in (("run", "run a model (.nnd or .onnx) once on onnxruntime and show its outputs"),
-                       ("bench", "time a model on onnxruntime: median, p10, p90 latency and throughput")):
-        r = sub.add_parser(name, help=text)
-        r.add_argument("file", nargs="?" if name == "bench" else None,
-                       help="a .nnd file (compiled in memory) or an .onnx file")
-        r.add_argument("--input", "-i", action="append", default=[], metavar="NAME=FILE.npy",
-                       help="input data (repeatable; FILE.npz feeds its arrays by name); default: random")
-        r.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
-                       help="auto: CUDA when it really works, else the CPU")
-        r.add_argument("--batch", type=int, default=None, help="the batch size of random inputs (default 1)")
-        r.add_argument("--threads", type=int, default=None, help="onnxruntime's intra-op threads")
-        r.add_argument("--seed", type=int, default=0, help="seed of a .nnd model's random weights")
-        r.add_argument("--data-seed", type=int, default=0, help="seed of the random inputs")
-        r.add_argument("--no-cache", action="store_true", help="do not use or fill the optimized-model cache")
-        r.add_argument("-v", "--verbose", action="count", default=0, help="show onnxruntime's log (-vv: all)")
-        if name == "run":
-            r.add_argument("--save", metavar="OUT.npz", type=_path,
-                           help="save the outputs, by name, to an .npz file")
-        else:
-            r.add_argument("--runs", type=int, default=None, help="timed runs (default: 10 or more, ~3 s)")
-            r.add_argument("--warmup", type=int, default=None, help="warm-up runs (default: 2 or more, ~0.5 s)")
-            r.add_argument("--json", action="store_true", help="print the results as JSON")
-            r.add_argument("--compare", nargs=2, metavar=("A", "B"),
-                           help="time two models (.onnx or .nnd) interleaved in one run, on the same inputs: "
-                                "latency ratio B/A and B's agreement with A's outputs")
-        _common(r)
+STDIN = "<stdin>"   # how diagnostics name a source read from `-`
 
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    if args.version:
+        from .cli_info import versions
+        print(versions())
+        return 0
+    if args.cmd is None:   # bare `nndc`: what there is to do, not argparse's complaint
+        sys.stderr.write(usage_text())
+        return 2
     if argv is None:
         _clean_up_on_termination()
     try:
-        rc = {"compile": cmd_compile, "check": cmd_check, "summary": cmd_summary,
-              "run": cmd_run, "bench": cmd_bench, "train": cmd_train, "export": cmd_export}[args.cmd](args)
+        rc = _dispatch(args)
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        return _reader_gone(argv is None)
     except Exception as e:  # a bug in nndc, never the input's fault: no traceback unless asked
         if os.environ.get("NND_BACKTRACE"):
             raise
         message = f"internal compiler error: {type(e).__name__}: {e}"
         fmt = getattr(args, "format", "text")
-        if fmt != "text":
-            _internal_error_document(message, fmt, sys.stdout if args.cmd == "check" else sys.stderr)
-        if fmt == "text" or args.cmd == "check":
-            sys.stderr.write(f"nndc: {message}\n"
-                             "this is a bug in nndc; please report it with the input that caused it "
-                             "(NND_BACKTRACE=1 shows where it happened)\n")
+        if fmt != "text":   # the document on stdout, where the diagnostics go; people read stderr
+            _internal_error_document(message, fmt, sys.stdout)
+        sys.stderr.write(f"nndc: {message}\n"
+                         "this is a bug in nndc; please report it with the input that caused it "
+                         "(NND_BACKTRACE=1 shows where it happened)\n")
         return 3
-    if argv is None and args.cmd == "compile":
-        _exit_now(rc)
+    if argv is None:
+        try:
+            sys.stdout.flush()
+        except BrokenPipeError:
+            return _reader_gone(True)
+        if args.cmd == "compile":
+            _exit_now(rc)
     return rc
+
+
+def _dispatch(args) -> int:
+    from . import cli_info
+    if args.cmd == "explain":
+        return cli_info.cmd_explain(args)
+    stdin = [f for f in getattr(args, "files", [getattr(args, "file", None)]) if f == "-"]
+    if len(stdin) > 1:
+        sys.stderr.write("nndc: error: `-` (standard input) can be given once\n")
+        return 2
+    if stdin and args.cmd in ("run", "bench", "train"):
+        sys.stderr.write(f"nndc: error: nndc {args.cmd} needs a file; `-` (standard input) is for "
+                         "compile, check and summary\n")
+        return 2
+    args.stdin_text = sys.stdin.read() if stdin else None
+    return {"compile": cmd_compile, "check": cmd_check, "summary": cli_info.cmd_summary,
+            "run": cmd_run, "bench": cmd_bench, "train": cmd_train, "export": cmd_export}[args.cmd](args)
+
+
+def _reader_gone(as_command: bool) -> int:
+    """The output's reader closed it (`| head`): stop quietly, 128 + SIGPIPE.
+    Whatever is still buffered goes to /dev/null, so that Python's own flush
+    at exit does not complain."""
+    if as_command:
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        except (OSError, ValueError):
+            pass
+    return 141
 
 
 def _clean_up_on_termination() -> None:
@@ -244,8 +134,14 @@ def _exit_now(rc: int) -> None:
 
 
 def _check(args, path):
-    return api.check(path, model=args.model, params=dict(args.param),
-                     allow_outside=args.allow_outside_imports)
+    """Check `path`, or the source read from standard input for `-`."""
+    text = args.stdin_text if path == "-" else None
+    return api.check(STDIN if text is not None else path, text=text, model=args.model,
+                     params=dict(args.param), allow_outside=args.allow_outside_imports)
+
+
+def _shown(path: str) -> str:
+    return STDIN if path == "-" else path
 
 
 def _io_error(res) -> bool:
@@ -258,7 +154,7 @@ def cmd_check(args) -> int:
     for path in args.files:
         res = _check(args, path)
         all_diags.extend(res.diagnostics)
-        files += [path] * len(res.diagnostics)
+        files += [_shown(path)] * len(res.diagnostics)
         if args.format == "text":
             emit(res.diagnostics, res.sources, "text", colour=args.color)
         if _io_error(res):
@@ -271,14 +167,21 @@ def cmd_check(args) -> int:
 
 
 def cmd_compile(args) -> int:
+    machine = args.format != "text"   # json and sarif: the diagnostics, warnings too, on stdout
+    if args.file == "-" and not args.output:
+        sys.stderr.write("nndc: error: reading the source from standard input (-) needs -o OUT.onnx\n")
+        return 2
     res = _check(args, args.file)
+    diag_out = sys.stdout if machine else None
+    files = [_shown(args.file)] * len(res.diagnostics)
     if not res.ok:
-        emit(res.diagnostics, res.sources, args.format, files=[args.file] * len(res.diagnostics))
+        emit(res.diagnostics, res.sources, args.format, diag_out, colour=args.color, files=files)
         return 2 if _io_error(res) else 1
-    if res.diagnostics and args.format == "text":
-        emit(res.diagnostics, res.sources, "text")
+    if res.diagnostics and not machine:
+        emit(res.diagnostics, res.sources, "text", colour=args.color)
     out = args.output or os.path.splitext(args.file)[0] + ".onnx"
-    inputs = [("the source file", args.file)] + [("the imported file", os.path.relpath(f)) for f in res.files[1:]]
+    inputs = [("the source file", args.file)] if args.file != "-" else []
+    inputs += [("the imported file", os.path.relpath(f)) for f in res.files[1:]]
     if args.weights:
         inputs.append(("the weights file", args.weights))
     clash = _input_at(out, inputs)
@@ -302,15 +205,16 @@ def cmd_compile(args) -> int:
     report: list = []
     bound: list = []
     try:
-        model = api.compile(args.file, model=args.model, params=dict(args.param), seed=args.seed,
-                            weights=args.weights, optimize=args.optimize,
+        model = api.compile(res.path, text=args.stdin_text, model=args.model, params=dict(args.param),
+                            seed=args.seed, weights=args.weights, optimize=args.optimize,
                             allow_outside=args.allow_outside_imports, report=report,
                             keep_training_outputs=args.keep_training_outputs,
                             partial=args.partial, freeze=args.freeze, weight_report=bound,
                             lazy=True, checked=res, allow_nonfinite=args.allow_nonfinite,
                             max_weights_size=args.max_weights_size)
     except api.CompileFailed as e:
-        emit(e.result.diagnostics, e.result.sources, args.format)
+        emit(e.result.diagnostics, e.result.sources, args.format, diag_out, colour=args.color,
+             files=[_shown(args.file)] * len(e.result.diagnostics))
         return 1
     except api.WeightError as e:
         sys.stderr.write(f"nndc: error: {e}\n")
@@ -326,13 +230,16 @@ def cmd_compile(args) -> int:
     except OSError as e:
         sys.stderr.write(f"nndc: error: cannot write {out}: {e.strerror or e}\n")
         return 2
+    if machine:
+        emit(res.diagnostics, res.sources, args.format, sys.stdout, files=files)
+    said = sys.stderr if machine else sys.stdout   # stdout holds only the document
     if args.report:
-        print(format_report(report) if args.optimize else "optimization passes disabled (-O0)")
+        print(format_report(report) if args.optimize else "optimization passes disabled (-O0)", file=said)
     for rep in bound:
-        print("\n".join(rep.summary()))
+        print("\n".join(rep.summary()), file=said)
     for line in extra:
-        print(line)
-    print(f"wrote {out}" + (f" (weights in {written[1]})" if len(written) > 1 else ""))
+        print(line, file=said)
+    print(f"wrote {out}" + (f" (weights in {written[1]})" if len(written) > 1 else ""), file=said)
     return 0
 
 
@@ -383,42 +290,6 @@ def format_report(report: list) -> str:
     first, last = report[0][2], report[-1][3]
     lines.append(f"{'total':{w}}  {total:>8}  {first:>6} -> {last}")
     return "\n".join(lines)
-
-
-def cmd_summary(args) -> int:
-    from .shapes import fmt_type
-    res = _check(args, args.file)
-    if not res.ok:
-        emit(res.diagnostics, res.sources, args.format, files=[args.file] * len(res.diagnostics))
-        return 2 if _io_error(res) else 1
-    ir = res.ir
-    from .ir import weight_name
-    rows = []
-    total = buffers = 0
-    seen: set = set()   # a shared instance's weights count at its first use only
-    for n in ir.order():
-        d = ir.node(n)
-        ws = {weight_name(d, p, w): w for p, w in (d["attrs"].get("weights") or {}).items()}
-        own = {k: w for k, w in ws.items() if k not in seen}
-        seen.update(ws)
-        count = sum(w.size for w in own.values() if not w.buffer)
-        buffers += sum(w.size for w in own.values() if w.buffer)
-        total += count
-        shown = "shared" if ws and not own else f"{count:,}"
-        rows.append((d["name"], d["kind"], ", ".join(fmt_type(s, ir.dtype_of(n, i)) for i, s in enumerate(d["shapes"])),
-                     shown))
-    widths = [max(len(r[i]) for r in rows + [("name", "kind", "output shape")]) for i in range(3)]
-    print(f"{'name':{widths[0]}}  {'kind':{widths[1]}}  {'output shape':{widths[2]}}  {'params':>12}")
-    print("-" * (sum(widths) + 18))
-    for name, kind, shape, count in rows:
-        print(f"{name:{widths[0]}}  {kind:{widths[1]}}  {shape:{widths[2]}}  {count:>12}")
-    print("-" * (sum(widths) + 18))
-    print(f"model {ir.name}: {ir.layer_count()} layers, {total:,} parameters"
-          + (f" (+ {buffers:,} buffer values)" if buffers else ""))
-    from .training_attrs import totals
-    if (t := totals(ir)) is not None:
-        print(f"training: {t['trainable']:,} trainable, {t['frozen']:,} frozen, {t['regularized']:,} regularized")
-    return 0
 
 
 def cmd_train(args) -> int:

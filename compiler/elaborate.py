@@ -211,11 +211,39 @@ class Elaborator(Statements, Expressions, Application, Learned, ShapeHelp):
             for k, val in overrides.items():
                 if k not in [p.name for p in defn.params]:
                     alt = did_you_mean(k, [p.name for p in defn.params])
-                    self.report(Diagnostic("E0103", f"model `{defn.name}` has no parameter `{k}`", defn.name_span,
-                                           help=f"did you mean `{alt}`?" if alt else None))
+                    flag = hasattr(val, "text")   # the CLI's -p: blame the flag, not the model's line
+                    self.report(Diagnostic("E0103", (f"-p {k}={val.text}: " if flag else "")
+                                           + f"model `{defn.name}` has no parameter `{k}`",
+                                           None if flag else defn.name_span,
+                                           help=(f"did you mean `{alt}`?" if alt else None) if not flag else
+                                           "its parameters are " + ", ".join(f"`{p.name}`" for p in defn.params)
+                                           + (f"; did you mean `{alt}`?" if alt else "")))
                     return None
+                if hasattr(val, "text") and hasattr(val, "name"):   # the CLI's -p NAME=VALUE: nnd source
+                    val = self._param_value(val, module)
+                    if val is None:
+                        return None
                 args[k] = val
         return self._elaborate_model(defn, module, args, model)
+
+    def _param_value(self, p, module: Module):
+        """`-p NAME=VALUE`: VALUE evaluated in the model's module, as an
+        argument written there would be. Its errors blame the flag, having
+        no place in a file."""
+        from .parser import ParseError, parse_expression
+        self.frames.append(Frame("module", None, NameScope(self, "")))
+        try:
+            v = self.eval(parse_expression(p.text, f"-p {p.name}"), module.env["__env__"])
+        except (CompileError, ParseError, Abort) as e:
+            d = e.diagnostic
+            self.report(Diagnostic(d.code, f"-p {p.name}={p.text}: {d.message}", None, help=d.help))
+            return None
+        finally:
+            self.frames.pop()
+        if v is POISON:
+            self.report(Diagnostic("E0117", f"-p {p.name}={p.text}: the value failed", None))
+            return None
+        return v
 
     def _elaborate_model(self, defn: ast.Definition, module: Module, args: dict, name: str) -> IR:
         self.ir = IR(name)

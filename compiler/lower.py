@@ -8,6 +8,9 @@ domain is used, at a pinned opset and IR version that onnxruntime accepts.
 
 from __future__ import annotations
 
+import functools
+import os
+
 import numpy as np
 import onnx
 from onnx import TensorProto, helper
@@ -161,12 +164,12 @@ def _value_info(name: str, shape, dtype: str = "float32") -> onnx.ValueInfoProto
     return helper.make_tensor_value_info(name, ELEM_TYPES[dtype], dims)
 
 
-def lower(ir: IR, source: str = "") -> onnx.ModelProto:
+def lower(ir: IR, source: str = "", root: str | None = None) -> onnx.ModelProto:
     """The complete ModelProto (every initializer's bytes copied into it)."""
-    return lower_lazy(ir, source).to_proto()
+    return lower_lazy(ir, source, root).to_proto()
 
 
-def lower_lazy(ir: IR, source: str = "") -> "LoweredModel":
+def lower_lazy(ir: IR, source: str = "", root: str | None = None) -> "LoweredModel":
     """The model with its initializers left as the IR's arrays, to be written
     straight to a file (`LoweredModel.save`) or turned into a ModelProto."""
     e = Emitter(ir)
@@ -196,7 +199,7 @@ def lower_lazy(ir: IR, source: str = "") -> "LoweredModel":
             tensor[(n, 0)] = e.weight(next(iter(d["arrays"])))
             continue
         spec = REGISTRY[d["kind"]]
-        e.layer, e.doc, e.arrays, e._k = d["name"], _where(d["span"]), d.get("arrays", {}), 0
+        e.layer, e.doc, e.arrays, e._k = d["name"], _where(d["span"], root), d.get("arrays", {}), 0
         first = len(e.nodes)
         ins = [tensor[src] for src in ir.inputs_of(n)]
         outs = spec.lower(e, d["attrs"], ins)
@@ -222,6 +225,8 @@ def lower_lazy(ir: IR, source: str = "") -> "LoweredModel":
     model.producer_version = _version()
     props = {"nnd.source": source, "nnd.model": str(ir.meta.get("model", ir.name))} if source else {}
     highs = _input_highs(ir)
+    if source and "optimized" in ir.meta:   # -O1 folds BatchNorm: its parameters are gone
+        props["nnd.optimized"] = "1" if ir.meta["optimized"] else "0"
     if highs:
         props["nnd.input_high"] = ",".join(f"{k}={v}" for k, v in highs.items())
     if props:
@@ -278,8 +283,20 @@ def _rename_output(e: Emitter, first: int, t: str, want: str) -> str:
     return want
 
 
-def _where(span) -> str:
-    return f"{span.file}:{span.line}:{span.column}" if span is not None else ""
+def _where(span, root: str | None = None) -> str:
+    """A node's doc_string: where its layer is written. With `root` (the
+    root file's directory), a file's path is relative to it, with `/`, so
+    that the bytes do not depend on how the path was typed."""
+    if span is None:
+        return ""
+    return f"{_relative(span.file, root)}:{span.line}:{span.column}"
+
+
+@functools.lru_cache(maxsize=256)
+def _relative(file: str, root: str | None) -> str:
+    if root is None or file.startswith(("<", "std:")) or not os.path.exists(file):
+        return file
+    return os.path.relpath(os.path.abspath(file), root).replace(os.sep, "/")
 
 
 def _version() -> str:

@@ -17,10 +17,10 @@ from __future__ import annotations
 import os
 from urllib.parse import quote
 
+from .catalogue_text import explanation
 from .diagnostics import CATALOGUE, ERROR, Diagnostic, Span
 
 SCHEMA = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
-DOCS = "docs/diagnostics.md"
 
 
 def _version() -> str:
@@ -59,7 +59,8 @@ def rules() -> list[dict]:
             "id": code,
             "name": "".join(w.capitalize() for w in title.replace("`", "").split() if w.isalnum()) or code,
             "shortDescription": {"text": title},
-            "help": {"text": f"See {DOCS}, section {code}."},
+            "fullDescription": {"text": explanation(code) or title},
+            "help": {"text": explanation(code) or title, "markdown": explanation(code) or title},
             "defaultConfiguration": {"level": "error" if severity == ERROR else "warning"},
         })
     return out

@@ -78,7 +78,7 @@ def cmd_train(args) -> int:
     from .emit import emit
     res = api.check(args.file, model=args.model, params=dict(args.param), allow_outside=args.allow_outside_imports)
     if not res.ok:
-        emit(res.diagnostics, res.sources, "text")
+        emit(res.diagnostics, res.sources, "text", colour=getattr(args, "color", "auto"))
         return 2 if any(d.code == "E0004" and d.span is None for d in res.diagnostics) else 1
     out = args.output or os.path.splitext(args.file)[0] + (".safetensors" if _has_safetensors() else ".npz")
     if not out.endswith((".safetensors", ".npz")):
@@ -92,7 +92,7 @@ def cmd_train(args) -> int:
     try:
         m = module(**spec)
     except api.CompileFailed as e:
-        emit(e.result.diagnostics, e.result.sources, "text")
+        emit(e.result.diagnostics, e.result.sources, "text", colour=getattr(args, "color", "auto"))
         return 1
     except api.WeightError as e:
         sys.stderr.write(f"nndc: error: {e}\n")

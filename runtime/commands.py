@@ -123,11 +123,13 @@ def _with_model(args, fn) -> int:
         return 2
     except api.CompileFailed as e:
         from ..emit import emit
-        emit(e.result.diagnostics, e.result.sources, "text")
+        emit(e.result.diagnostics, e.result.sources, "text", colour=getattr(args, "color", "auto"))
         return 1
     except api.WeightError as e:
         _err(str(e))
         return 1
+    except BrokenPipeError:   # the reader of stdout went away (`| head`): nndc's main ends quietly
+        raise
     except OSError as e:
         _err(f"{getattr(e, 'filename', None) or args.file}: {e.strerror or e}")
         return 2
@@ -156,6 +158,9 @@ def run(args) -> int:
         info = model.info
         print(f"model   {args.file}  on {info.device} ({info.provider}), session {info.seconds:.2f} s"
               f"{' (cached)' if info.cached else ''}, run {dt * 1000:.1f} ms")
+        if args.verbose:
+            from ..cli_info import onnxruntime_build
+            print(f"runtime {onnxruntime_build()}")
         w = max(len(n) for n in list(feeds) + list(outs))
         for name, a in feeds.items():
             print(f"input   {name:{w}}  {a.dtype} {_shape(a)}  {how}")
@@ -204,7 +209,7 @@ def bench(args) -> int:
         run_once = lambda: sess.run(None, feeds)   # noqa: E731
         res = timeit(run_once, batch=batch, runs=args.runs, warmup=args.warmup)
         info = model.info
-        if args.json:
+        if args.format == "json":
             out = {"model": args.file, "device": info.device, "provider": info.provider,
                    "threads": args.threads, "batch": batch,
                    "inputs": {k: list(v.shape) for k, v in feeds.items()},

@@ -75,7 +75,7 @@ def compare(args, load, feeds_for) -> int:
                          rounds=rounds, warmup=2 if args.warmup is None else args.warmup)
     ra, rb = stats(la, batch), stats(lb, batch)
     ratio = rb.median_ms / ra.median_ms if ra.median_ms > 0 else float("inf")
-    if args.json:
+    if args.format == "json":
         print(json.dumps({"a": pa, "b": pb, "device": a.info.device, "provider": a.info.provider,
                           "threads": args.threads, "batch": batch, "ratio_b_over_a": ratio,
                           "a_latency": ra.to_dict(), "b_latency": rb.to_dict(),

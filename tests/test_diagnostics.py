@@ -244,20 +244,19 @@ def test_internal_error_is_not_a_traceback(tmp_path, monkeypatch):
 @pytest.mark.parametrize("cmd", ["check", "summary"])
 def test_internal_error_in_json_and_sarif_is_a_document(tmp_path, monkeypatch, cmd):
     """A crash under a machine format still writes a valid document where
-    the diagnostics go (stdout for check, stderr for the others)."""
+    the diagnostics go: stdout, for every command."""
     def boom(*a, **k):
         raise ValueError("simulated bug")
     monkeypatch.setattr(nnd.api, "check", boom)
     monkeypatch.delenv("NND_BACKTRACE", raising=False)
     rc, out, err = _run_cli([cmd, "{f}", "--format", "json"], CLEAN, tmp_path)
-    doc = out if cmd == "check" else err
-    assert rc == 3
-    obj, = [json.loads(l) for l in doc.splitlines() if l.startswith("{")]
+    assert rc == 3 and "internal compiler error" in err
+    obj, = [json.loads(l) for l in out.splitlines() if l.startswith("{")]
     assert obj["code"] == "internal-error" and obj["severity"] == "error"
     assert obj["message"] == "internal compiler error: ValueError: simulated bug"
     rc, out, err = _run_cli([cmd, "{f}", "--format", "sarif"], CLEAN, tmp_path)
     assert rc == 3
-    run, = json.loads(out if cmd == "check" else err)["runs"]
+    run, = json.loads(out)["runs"]
     assert run["results"] == []
     inv, = run["invocations"]
     assert inv["executionSuccessful"] is False and inv["exitCode"] == 3

@@ -1,0 +1,1 @@
+"""The documentation; diagnostics.md ships as package data (`nndc explain`)."""
