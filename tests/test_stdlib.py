@@ -106,8 +106,33 @@ def test_names_shapes_and_counts_match_torch(module, model, params, fn, kwargs, 
     assert count == published == torch_count
 
 
+# Models checked against torchvision's own builders (tests/tv.py), at 224x224
+# with 1000 classes: (std module, model, torchvision builder, published count).
+TORCHVISION = [
+    ("efficientnet", "EfficientNetB0", "efficientnet_b0", 5_288_548),
+    ("efficientnet", "EfficientNetB1", "efficientnet_b1", 7_794_184),
+    ("efficientnet", "EfficientNetB3", "efficientnet_b3", 12_233_232),
+    ("efficientnet", "EfficientNetV2S", "efficientnet_v2_s", 21_458_488),
+    ("regnet", "RegNetY_400MF", "regnet_y_400mf", 4_344_144),
+    ("regnet", "RegNetX_400MF", "regnet_x_400mf", 5_495_976),
+]
+
+
+@pytest.mark.parametrize("module,model,builder,published", TORCHVISION, ids=[m[1] for m in TORCHVISION])
+def test_names_shapes_and_counts_match_torchvision(module, model, builder, published):
+    from tv import torchvision
+    tv = torchvision()
+    ours, count = our_params(std_check(module, model))
+    # RegNet's builder reads its stage widths back from tensors: not on the meta device
+    with torch.device("cpu" if module == "regnet" else "meta"):
+        m = getattr(tv.models, builder)()
+    theirs = {k: tuple(v.shape) for k, v in m.state_dict().items() if not k.endswith("num_batches_tracked")}
+    assert ours == theirs
+    assert count == published == sum(p.numel() for p in m.parameters())
+
+
 def test_every_std_file_is_covered():
-    assert {m[0] for m in MODELS} | {"layers"} == set(list_std())
+    assert {m[0] for m in MODELS + TORCHVISION} | {"layers"} == set(list_std())
 
 
 def test_model_instances_of_std_models_take_parameters():
