@@ -94,9 +94,10 @@ class Application:
             return str(v)
 
         name = re.sub(r"\{([^{}]*)\}", sub, ln.template)
-        if not name or not all(p and re.fullmatch(r"[A-Za-z0-9_]+", p) for p in name.split(".")):
+        # `-` inside a part: torchvision names RegNet's units `block1-0`
+        if not name or not all(re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_-]*", p) for p in name.split(".")):
             raise error("E0107", f"`{name}` is not a valid layer name", ln.span,
-                        help="use letters, digits and `_`, with `.` between parts")
+                        help="use letters, digits, `_` and `-` (not first), with `.` between parts")
         return name
 
     # ------------------------------------------------------------ layers and blocks

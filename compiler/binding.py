@@ -32,7 +32,7 @@ from .ir import IR
 FORMATS = (".npz", ".safetensors", ".onnx")
 LIST_CAP = 20                       # entries shown per list in messages
 IGNORED_SUFFIXES = (".num_batches_tracked",)   # torch BatchNorm's step counter
-_PARAM_NAME = re.compile(r"^[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)*$")   # what a program can name
+_PARAM_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]*(\.[A-Za-z0-9_][A-Za-z0-9_-]*)*$")   # what a program can name
 
 
 @dataclass

@@ -187,6 +187,20 @@ def test_prelu_slope_from_an_nndc_model_binds_back(tmp_path):
     np.testing.assert_array_equal(got["conv.weight"], _inits(donor)["conv.weight"])
 
 
+def test_an_nndc_model_with_hyphenated_names_binds_back(tmp_path):
+    """Layer names may hold `-` (torchvision's RegNet: `block1-0`); its ONNX
+    initializers are parameters when the file is a --weights source."""
+    src = tmp_path / "h.nnd"
+    src.write_text('model H {\n    input x: [N, 3]\n    output y = x -> Linear(2) as "block1.block1-0"\n}\n')
+    donor = nnd.compile(str(src), seed=11)
+    path = str(tmp_path / "donor.onnx")
+    nnd.save(donor, path)
+    rep = []
+    got = _inits(nnd.compile(str(src), seed=0, weights=path, weight_report=rep))
+    assert rep[0].bound == ["block1.block1-0.weight", "block1.block1-0.bias"]
+    np.testing.assert_array_equal(got["block1.block1-0.weight"], _inits(donor)["block1.block1-0.weight"])
+
+
 # ------------------------------------------------------------------ strict errors
 
 

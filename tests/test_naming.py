@@ -51,6 +51,23 @@ model M {
     assert [n for n in names if n.startswith("act")] == ["act0", "act2", "act4"]
 
 
+def test_names_may_contain_a_hyphen_inside_a_part():
+    # torchvision's RegNet names its units `trunk_output.block1.block1-0`
+    names = _names("""
+model M {
+    input x: [N, 4]
+    for i in 0..2 {
+        x = x -> Linear(4) as "trunk.block1.block1-{i}"
+    }
+    output y = x
+}
+""")
+    assert names[1:] == ["trunk.block1.block1-0", "trunk.block1.block1-1"]
+    for bad in ("-a", "a.-b", "a..b"):
+        res = nnd.check(text=f'model M {{\n    input x: [N, 4]\n    output y = x -> Linear(4) as "{bad}"\n}}\n')
+        assert [(d.code, d.message) for d in res.errors] == [("E0107", f"`{bad}` is not a valid layer name")]
+
+
 def test_model_instance_of_an_instance_overrides_parameters():
     text = """
 model Net(classes = 1000, hidden = 8) {

@@ -117,13 +117,20 @@ TV_MODELS = [
     ("squeezenet", "SqueezeNet1_0", {}, "squeezenet1_0", {}, 1_248_424),
     ("squeezenet", "SqueezeNet1_1", {}, "squeezenet1_1", {}, 1_235_496),
     ("mnasnet", "MNASNet1_0", {}, "mnasnet1_0", {}, 4_383_312),
+    ("efficientnet", "EfficientNetB0", {}, "efficientnet_b0", {}, 5_288_548),
+    ("efficientnet", "EfficientNetB1", {}, "efficientnet_b1", {}, 7_794_184),
+    ("efficientnet", "EfficientNetB3", {}, "efficientnet_b3", {}, 12_233_232),
+    ("efficientnet", "EfficientNetV2S", {}, "efficientnet_v2_s", {}, 21_458_488),
+    ("regnet", "RegNetY_400MF", {}, "regnet_y_400mf", {}, 4_344_144),
+    ("regnet", "RegNetX_400MF", {}, "regnet_x_400mf", {}, 5_495_976),
 ]
 
 
 def tv_params(builder: str, kwargs: dict) -> tuple[dict, int]:
     from tv import torchvision
     tv = torchvision()
-    with torch.device("meta"):
+    # RegNet's builder reads its stage widths back from tensors: not on the meta device
+    with torch.device("cpu" if builder.startswith("regnet") else "meta"):
         m = getattr(tv.models, builder)(**kwargs)
     sd = {k: tuple(v.shape) for k, v in m.state_dict().items() if not k.endswith("num_batches_tracked")}
     return sd, sum(p.numel() for p in m.parameters())
