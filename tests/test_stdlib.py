@@ -107,7 +107,7 @@ def test_names_shapes_and_counts_match_torch(module, model, params, fn, kwargs, 
 
 
 # std files checked against torchvision itself in a file of their own.
-TORCHVISION_TESTED = {"convnext"}   # tests/test_stdlib_convnext_swin.py
+TORCHVISION_TESTED = {"convnext", "swin"}   # tests/test_stdlib_convnext_swin.py
 
 
 def test_every_std_file_is_covered():

@@ -1,7 +1,8 @@
-"""std.convnext against torchvision itself (tests/tv.py): torchvision's model,
-its weights made non-trivial (layer scales and LayerNorm affine parameters
-drawn at random: at their initial 1e-6 the residual branches would vanish and
-any error in them would go unseen), saved with safetensors, bound with strict
+"""std.convnext and std.swin against torchvision itself (tests/tv.py):
+torchvision's model, its weights made non-trivial (layer scales, LayerNorm
+affine parameters and relative position bias tables drawn at random: at
+ConvNeXt's initial 1e-6 scale the residual branches would vanish, and any
+error in them would go unseen), saved with safetensors, bound with strict
 `--weights`, run on onnxruntime; every logit within 1e-4 max relative error
 of torch's, and the same top-1 for each image of the batch. Exact parameter
 counts at the canonical 224x224 with 1000 classes come from `nnd.check` (no
@@ -29,6 +30,7 @@ def _tv():
 COUNTS = [
     ("convnext", "ConvNeXtTiny", "convnext_tiny", 28_589_128),
     ("convnext", "ConvNeXtSmall", "convnext_small", 50_223_688),
+    ("swin", "SwinT", "swin_t", 28_288_354),
 ]
 
 
@@ -52,6 +54,8 @@ def _perturb(module, seed: int = 0) -> None:
         for name, p in module.named_parameters():
             if name.endswith("layer_scale"):
                 p.copy_(torch.rand(p.shape, generator=g) + 0.5)
+            elif name.endswith("relative_position_bias_table"):
+                p.copy_(torch.randn(p.shape, generator=g))
         for m in module.modules():
             if isinstance(m, torch.nn.LayerNorm):
                 m.weight.copy_(torch.rand(m.weight.shape, generator=g) + 0.5)
@@ -64,6 +68,11 @@ RUNS = [
      [2, 3, 32, 32]),
     ("std.convnext", "ConvNeXtSmall", {"classes": 10, "size": 32}, "convnext_small", {"num_classes": 10},
      [2, 3, 32, 32]),
+    # 36x36: maps of 9, 5, 3, 2, padded to windows of 7 (14, then 7), the
+    # first stage's odd blocks shifted (a 2x2 grid of windows, masked), odd
+    # sizes padded before patch merging; 64x64 and 224x224 agree as well
+    # (checked once; each run writes 28M parameters, so the test keeps one).
+    ("std.swin", "SwinT", {"classes": 10, "size": 36}, "swin_t", {"num_classes": 10}, [2, 3, 36, 36]),
 ]
 
 
@@ -92,3 +101,32 @@ def test_layer_scale_is_a_learned_tensor_initialized_as_torchvision():
     assert inits["features.1.0.layer_scale"].shape == (96, 1, 1)
     assert inits["features.7.2.layer_scale"].shape == (768, 1, 1)
     assert np.all(inits["features.5.8.layer_scale"] == np.float32(0.25))
+
+
+def test_relative_position_index_is_torchvisions_buffer():
+    """The index RelativePositionBias computes at compile time equals the
+    buffer torchvision registers (and saves in its state_dict)."""
+    from nnd.layers.window import relative_position_index
+    attn = _tv().models.swin_transformer.ShiftedWindowAttention(96, [7, 7], [3, 3], 3)
+    assert relative_position_index(7) == attn.relative_position_index.tolist()
+    assert "relative_position_index" in dict(attn.named_buffers())
+
+
+def test_swin_shifts_only_where_the_windows_tile_more_than_one():
+    """Blocks 1, 3, ... shift by window // 2 where the (padded) map holds
+    more than one window: at 224 the maps of stages 1-3 (56, 28, 14), not the
+    7x7 of stage 4, as torchvision."""
+    res = nnd.check(text="import std.swin\nmodel Chosen = SwinT\n", model="Chosen")
+    assert res.ok
+    shifts = {d["name"]: d["attrs"]["shift"] for _, d in res.ir.g.nodes(data=True)
+              if d["kind"] == "RelativePositionBias"}
+    assert shifts == {"features.1.0.attn": 0, "features.1.1.attn": 3, "features.3.0.attn": 0,
+                      "features.3.1.attn": 3, **{f"features.5.{j}.attn": 3 * (j % 2) for j in range(6)},
+                      "features.7.0.attn": 0, "features.7.1.attn": 0}
+
+
+def test_relative_position_bias_needs_the_map_size_with_a_shift():
+    res = nnd.check(text="model M {\n    input x: [N, 2, 9, 9]\n"
+                         "    output y = x -> RelativePositionBias(3, 2, shift = 1)\n}\n")
+    assert [d.code for d in res.errors] == ["E0107"]
+    assert "`size` must be the (H, W) of the map" in res.errors[0].message

@@ -119,4 +119,5 @@ def test_every_stdlib_model_is_checked():
 # Parametrized families whose every named instance is in MODELS.
 GENERIC = {("std.resnet", "ResNet"), ("std.vgg", "VGG"), ("std.densenet", "DenseNet")}
 # Models checked against torchvision itself in tests/test_stdlib_convnext_swin.py.
-TORCHVISION_TESTED = {("std.convnext", "ConvNeXt"), ("std.convnext", "ConvNeXtTiny"), ("std.convnext", "ConvNeXtSmall")}
+TORCHVISION_TESTED = {("std.convnext", "ConvNeXt"), ("std.convnext", "ConvNeXtTiny"), ("std.convnext", "ConvNeXtSmall"),
+                      ("std.swin", "SwinTransformer"), ("std.swin", "SwinT")}
