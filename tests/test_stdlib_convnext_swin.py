@@ -130,3 +130,11 @@ def test_relative_position_bias_needs_the_map_size_with_a_shift():
                          "    output y = x -> RelativePositionBias(3, 2, shift = 1)\n}\n")
     assert [d.code for d in res.errors] == ["E0107"]
     assert "`size` must be the (H, W) of the map" in res.errors[0].message
+
+
+def test_roll_needs_known_sizes_and_one_dim_per_shift():
+    res = nnd.check(text="model M {\n    input x: [N, 4, H]\n    output y = x.roll(1, 2)\n"
+                         "    output z = x.roll((1, 2), 1)\n    output w = x.roll(-5, 1)\n}\n")
+    assert [d.code for d in res.errors] == ["E0305", "E0107"]
+    assert "`roll` needs the size of dimension 2 of [N, 4, H]" in res.errors[0].message
+    assert "got 2 shifts and 1 dims" in res.errors[1].message
