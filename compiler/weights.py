@@ -22,6 +22,8 @@ _CHUNK = 1 << 18   # values drawn and scaled while they are in cache (1 MiB)
 def init_array(seed: int, name: str, w) -> np.ndarray:
     if w.init == "const":
         return np.full(w.shape, w.value, dtype=np.float32)
+    if w.init == "values":   # fixed values computed at compile time (an index buffer)
+        return np.asarray(w.args, dtype=np.float32).reshape(w.shape)
     rng = _stream(seed, name)
     if w.init != "uniform":
         a = _param_init(rng, w)

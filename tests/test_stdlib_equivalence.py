@@ -151,7 +151,7 @@ def test_every_stdlib_model_is_checked():
     from nnd import ast
     from nnd.parser import parse
     from test_stdlib_effnet_regnet import MODELS as EFFNET_REGNET   # against torchvision itself
-    covered = {(m, name) for m, name, *_ in MODELS + TORCHVISION + EFFNET_REGNET} | GENERIC
+    covered = {(m, name) for m, name, *_ in MODELS + TORCHVISION + EFFNET_REGNET} | GENERIC | TORCHVISION_TESTED
     missing = []
     for f in sorted(resources.files("nnd.stdlib").iterdir(), key=lambda p: p.name):
         if not f.name.endswith(".nnd"):
@@ -171,3 +171,6 @@ GENERIC = {("std.resnet", "ResNet"), ("std.vgg", "VGG"), ("std.densenet", "Dense
            ("std.mobilenet", "MobileNetV3"), ("std.shufflenet", "ShuffleNetV2"), ("std.squeezenet", "SqueezeNet"),
            ("std.mnasnet", "MNASNet"),
            ("std.efficientnet", "EfficientNet"), ("std.regnet", "RegNet")}
+# Models checked against torchvision itself in tests/test_stdlib_convnext_swin.py.
+TORCHVISION_TESTED = {("std.convnext", "ConvNeXt"), ("std.convnext", "ConvNeXtTiny"), ("std.convnext", "ConvNeXtSmall"),
+                      ("std.swin", "SwinTransformer"), ("std.swin", "SwinT")}

@@ -44,8 +44,8 @@ class Weight:
     """A parameter tensor and how it is initialized (PyTorch's defaults)."""
 
     shape: tuple
-    init: str = "uniform"     # 'uniform' (in [-bound, bound]), 'const'; for `param`: 'normal' (mean, std),
-    bound: float = 0.0        # 'uniform_range' (a, b), 'trunc_normal' (mean, std, a, b), in `args`
+    init: str = "uniform"     # 'uniform' (in [-bound, bound]), 'const', 'values' (`args`, in order); for `param`:
+    bound: float = 0.0        # 'normal' (mean, std), 'uniform_range' (a, b), 'trunc_normal' (mean, std, a, b), in `args`
     value: float = 0.0
     buffer: bool = False      # a running statistic, not a trained parameter
     args: tuple = ()

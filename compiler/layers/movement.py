@@ -397,3 +397,48 @@ class Slice(Layer):
             y = x[tuple(idx)]
             return [y.squeeze(tuple(a.sq)) if a.sq else y]
         return f
+
+
+@register
+class Roll(Layer):
+    """Rotates the elements along `dims` by `shifts` (torch.roll): what leaves
+    one end enters at the other; a negative shift rolls toward the start.
+    `shifts` and `dims` are an int each or tuples of one length; the rolled
+    dimensions need known sizes. Lowered to a Slice of each end and a Concat
+    per dimension (Swin's shifted windows)."""
+
+    names = {"roll": None}
+    function = True
+    params = (P("shifts", "ints"), P("dims", "ints"))
+    cases = [Case("roll(1, 1)", [[2, 5, 3]]), Case("roll((-3, 3), (1, 2))", [[2, 7, 7, 4]]),
+             Case("roll(-9, -1)", [[3, 4]]), Case("roll(4, 0)", [[4, 2]])]
+
+    def infer(self, a, ins):
+        x = ins[0]
+        shifts, dims = _tuple(a.shifts), _tuple(a.dims)
+        if len(shifts) != len(dims):
+            raise ShapeError("E0107", f"`shifts` and `dims` need one entry each; got {len(shifts)} shifts "
+                             f"and {len(dims)} dims", arg="dims")
+        a.rolls = []
+        for s, d in zip(shifts, dims):
+            ax = _axis(d, len(x), "dims")
+            if not is_concrete(x[ax]):
+                raise ShapeError("E0305", f"`roll` needs the size of dimension {ax} of {fmt_shape(x)}, "
+                                 f"which is known only at run time", dim=ax)
+            if s % x[ax]:
+                a.rolls.append((ax, s % x[ax], x[ax]))
+        return [tuple(x)]
+
+    def lower(self, e, a, ins):
+        y = ins[0]
+        if not a.rolls:
+            return [e.op("Identity", [y])]
+        for ax, s, n in a.rolls:   # the last s elements, then the first n - s
+            axes = e.const([ax], hint="axes")
+            tail = e.op("Slice", [y, e.const([n - s]), e.const([n]), axes])
+            head = e.op("Slice", [y, e.const([0]), e.const([n - s]), axes])
+            y = e.op("Concat", [tail, head], axis=ax)
+        return [y]
+
+    def reference(self, a):
+        return lambda xs, p: [xs[0].roll(_tuple(a.shifts), _tuple(a.dims))]

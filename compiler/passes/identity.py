@@ -32,8 +32,8 @@ def _is_identity(ir: IR, n) -> bool:
         return tuple(ir.node(src)["shapes"][port]) == tuple(d["shapes"][0])
     if fam == "Pad":                                       # padding of zero everywhere
         return not any(b or e for b, e in a.pads)
-    if fam in ("Elementwise", "Concat"):                   # a sum, product or concatenation of one tensor
-        return len(ins) == 1
+    if fam in ("Elementwise", "Concat"):                   # a sum, product or concatenation of one tensor,
+        return len(ins) == 1 and a.get("scalar") is None   # not one tensor and a number (`x * 0.5`)
     if fam == "Split":                                     # split into a single part
         return len(d["shapes"]) == 1
     return False

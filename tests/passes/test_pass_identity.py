@@ -43,6 +43,16 @@ def test_monte_carlo_dropout_stays():
     assert ir.g.number_of_nodes() == before and "Dropout" in kinds(ir)
 
 
+def test_arithmetic_with_a_number_stays():
+    """`x * 0.5` is one tensor input and a number: not an identity (it was
+    removed, so every optimized `x * k`, `x + k`, `x ** k` returned x)."""
+    ir = build("model T {\n    input x: [N, 6]\n"
+               "    output y = ((x * 0.25 + 1) ** 2 - 3) / 2\n}\n")
+    changed, before, after, opt = apply(ir, eliminate_identity)
+    assert changed == 0
+    assert ops(after) == ops(before) == {"Mul": 1, "Add": 1, "Pow": 1, "Sub": 1, "Div": 1}
+
+
 def test_identities_are_removed():
     text = """model T {
     input x: [N, 6]
