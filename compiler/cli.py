@@ -44,6 +44,17 @@ def _size(text: str) -> int:
         raise argparse.ArgumentTypeError(str(e)) from None
 
 
+def _depth(text: str) -> int:
+    """`--depth K`: a block nesting level, 1 or more."""
+    try:
+        k = int(text)
+    except ValueError:
+        k = 0
+    if k < 1:
+        raise argparse.ArgumentTypeError(f"expected a depth of 1 or more, got {text!r}")
+    return k
+
+
 def _path(text: str) -> str:
     """A file argument: an empty one is a usage error, never "use the default"."""
     if not text:
@@ -98,8 +109,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("summary", help="per-layer table: name, kind, output shape, parameters")
     s.add_argument("file")
-    s.add_argument("--format", choices=("text", "json", "sarif"), default="text")
+    s.add_argument("--format", choices=("text", "json", "sarif"), default="text",
+                   help="text (a table) or json (rows and totals, as nnd.summary returns them)")
+    s.add_argument("--depth", type=_depth, default=None, metavar="K",
+                   help="one row per block instance K levels down (layer1.0 is depth 2), parameters summed")
     _common(s)
+    g = sub.add_parser("graph", help="draw the declared architecture: blocks as clusters, edges with shapes")
+    g.add_argument("file")
+    g.add_argument("-o", "--output", type=_path, metavar="OUT",
+                   help="OUT.dot (no tools needed), .svg, .png or .html (Graphviz's `dot`); default: DOT on stdout")
+    g.add_argument("--depth", type=_depth, default=None, metavar="K",
+                   help="one box per block instance K levels down (layer1.0 is depth 2)")
+    _common(g)
     _runtime_commands(sub)
     from .train import add_parser
     add_parser(sub, _common, _path)
@@ -177,6 +198,7 @@ def main(argv=None) -> int:
         _clean_up_on_termination()
     try:
         rc = {"compile": cmd_compile, "check": cmd_check, "summary": cmd_summary,
+              "graph": cmd_graph,
               "run": cmd_run, "bench": cmd_bench, "train": cmd_train, "export": cmd_export}[args.cmd](args)
     except KeyboardInterrupt:
         return 130
@@ -386,39 +408,41 @@ def format_report(report: list) -> str:
 
 
 def cmd_summary(args) -> int:
-    from .shapes import fmt_type
+    if (why := _not_nnd(args.file, "summary")):
+        sys.stderr.write(why)
+        return 2
     res = _check(args, args.file)
     if not res.ok:
         emit(res.diagnostics, res.sources, args.format, files=[args.file] * len(res.diagnostics))
         return 2 if _io_error(res) else 1
-    ir = res.ir
-    from .ir import weight_name
-    rows = []
-    total = buffers = 0
-    seen: set = set()   # a shared instance's weights count at its first use only
-    for n in ir.order():
-        d = ir.node(n)
-        ws = {weight_name(d, p, w): w for p, w in (d["attrs"].get("weights") or {}).items()}
-        own = {k: w for k, w in ws.items() if k not in seen}
-        seen.update(ws)
-        count = sum(w.size for w in own.values() if not w.buffer)
-        buffers += sum(w.size for w in own.values() if w.buffer)
-        total += count
-        shown = "shared" if ws and not own else f"{count:,}"
-        rows.append((d["name"], d["kind"], ", ".join(fmt_type(s, ir.dtype_of(n, i)) for i, s in enumerate(d["shapes"])),
-                     shown))
-    widths = [max(len(r[i]) for r in rows + [("name", "kind", "output shape")]) for i in range(3)]
-    print(f"{'name':{widths[0]}}  {'kind':{widths[1]}}  {'output shape':{widths[2]}}  {'params':>12}")
-    print("-" * (sum(widths) + 18))
-    for name, kind, shape, count in rows:
-        print(f"{name:{widths[0]}}  {kind:{widths[1]}}  {shape:{widths[2]}}  {count:>12}")
-    print("-" * (sum(widths) + 18))
-    print(f"model {ir.name}: {ir.layer_count()} layers, {total:,} parameters"
-          + (f" (+ {buffers:,} buffer values)" if buffers else ""))
-    from .training_attrs import totals
-    if (t := totals(ir)) is not None:
-        print(f"training: {t['trainable']:,} trainable, {t['frozen']:,} frozen, {t['regularized']:,} regularized")
+    from .model_summary import render, summarize
+    data = summarize(res.ir, args.depth)
+    if args.format == "json":
+        import json
+        print(json.dumps(data, indent=2))
+    else:
+        print(render(data))
     return 0
+
+
+def _not_nnd(path: str, cmd: str) -> str | None:
+    """A compiled model given where a .nnd source is needed: the message (exit 2)."""
+    if path.endswith(".onnx"):
+        return (f"nndc: error: `nndc {cmd}` reads a .nnd source, and {path} is an ONNX model; "
+                f"run it on the .nnd file it was compiled from (or open the .onnx in Netron)\n")
+    return None
+
+
+def cmd_graph(args) -> int:
+    from .graph import cmd_graph as graph
+    if (why := _not_nnd(args.file, "graph")):
+        sys.stderr.write(why)
+        return 2
+    res = _check(args, args.file)
+    if not res.ok:
+        emit(res.diagnostics, res.sources, "text")
+        return 2 if _io_error(res) else 1
+    return graph(res.ir, args.output, args.depth)
 
 
 def cmd_train(args) -> int:
