@@ -101,7 +101,6 @@ def test_resnet50_totals_match_torch_flop_counter():
     torchvision's resnet50 at 224 (FLOPs = 2 x MACs for convs and linears)."""
     t = nnd.summary(RESNET50)["totals"]
     assert t["params"] == 25_557_032
-    import sys
     sys.path.insert(0, os.path.dirname(__file__))
     from tv import torchvision
     tv = torchvision()
