@@ -195,6 +195,18 @@ def compile(path: str | None = None, *, text: str | None = None, model: str | No
         return lowered if lazy else lowered.to_proto()
 
 
+def summary(path: str | None = None, *, text: str | None = None, depth: int | None = None,
+            model: str | None = None, params: dict | None = None, allow_outside: bool = False) -> dict:
+    """What `nndc summary --format json` prints: {"model", "rows": [one dict
+    per layer, or per block instance `depth` levels down], "totals"} (see
+    model_summary.py); raises CompileFailed on errors."""
+    res = check(path, text=text, model=model, params=params, allow_outside=allow_outside)
+    if not res.ok:
+        raise CompileFailed(res)
+    from .model_summary import summarize
+    return summarize(res.ir, depth)
+
+
 # protobuf cannot serialize a message of 2 GiB; keep 32 MiB for the graph itself.
 EXTERNAL_DATA_THRESHOLD = 2**31 - 2**25
 

@@ -14,9 +14,9 @@ import sys
 
 from . import api
 from .cli_parser import build_parser, usage_text
+from .cli_source import _check, _io_error, _shown
 from .emit import emit
 
-STDIN = "<stdin>"   # how diagnostics name a source read from `-`
 
 
 def main(argv=None) -> int:
@@ -71,7 +71,7 @@ def _dispatch(args) -> int:
         return 2
     args.stdin_text = sys.stdin.read() if stdin else None
     return {"compile": cmd_compile, "check": cmd_check, "summary": cli_info.cmd_summary,
-            "run": cmd_run, "bench": cmd_bench, "train": cmd_train, "export": cmd_export}[args.cmd](args)
+            "graph": cli_info.cmd_graph, "run": cmd_run, "bench": cmd_bench, "train": cmd_train, "export": cmd_export}[args.cmd](args)
 
 
 def _reader_gone(as_command: bool) -> int:
@@ -131,21 +131,6 @@ def _exit_now(rc: int) -> None:
         sys.stderr.flush()
     finally:
         os._exit(rc)
-
-
-def _check(args, path):
-    """Check `path`, or the source read from standard input for `-`."""
-    text = args.stdin_text if path == "-" else None
-    return api.check(STDIN if text is not None else path, text=text, model=args.model,
-                     params=dict(args.param), allow_outside=args.allow_outside_imports)
-
-
-def _shown(path: str) -> str:
-    return STDIN if path == "-" else path
-
-
-def _io_error(res) -> bool:
-    return any(d.code == "E0004" and d.span is None for d in res.diagnostics)
 
 
 def cmd_check(args) -> int:

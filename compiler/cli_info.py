@@ -1,4 +1,4 @@
-"""nndc's informational commands: `summary`, `explain`, `--version`, and
+"""nndc's informational commands: `summary`, `graph`, `explain`, `--version`, and
 what `nndc run -v` says about the onnxruntime it found."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import platform
 import sys
 
-from .cli import _check, _io_error, _shown
+from .cli_source import _check, _io_error, _shown
 from .emit import emit
 
 
@@ -52,37 +52,39 @@ def cmd_explain(args) -> int:
 
 
 def cmd_summary(args) -> int:
-    from .shapes import fmt_type
+    if (why := _not_nnd(args.file, "summary")):
+        sys.stderr.write(why)
+        return 2
     res = _check(args, args.file)
     if not res.ok:
         emit(res.diagnostics, res.sources, args.format, sys.stdout if args.format != "text" else None,
              colour=args.color, files=[_shown(args.file)] * len(res.diagnostics))
         return 2 if _io_error(res) else 1
-    ir = res.ir
-    from .ir import weight_name
-    rows = []
-    total = buffers = 0
-    seen: set = set()   # a shared instance's weights count at its first use only
-    for n in ir.order():
-        d = ir.node(n)
-        ws = {weight_name(d, p, w): w for p, w in (d["attrs"].get("weights") or {}).items()}
-        own = {k: w for k, w in ws.items() if k not in seen}
-        seen.update(ws)
-        count = sum(w.size for w in own.values() if not w.buffer)
-        buffers += sum(w.size for w in own.values() if w.buffer)
-        total += count
-        shown = "shared" if ws and not own else f"{count:,}"
-        rows.append((d["name"], d["kind"], ", ".join(fmt_type(s, ir.dtype_of(n, i)) for i, s in enumerate(d["shapes"])),
-                     shown))
-    widths = [max(len(r[i]) for r in rows + [("name", "kind", "output shape")]) for i in range(3)]
-    print(f"{'name':{widths[0]}}  {'kind':{widths[1]}}  {'output shape':{widths[2]}}  {'params':>12}")
-    print("-" * (sum(widths) + 18))
-    for name, kind, shape, count in rows:
-        print(f"{name:{widths[0]}}  {kind:{widths[1]}}  {shape:{widths[2]}}  {count:>12}")
-    print("-" * (sum(widths) + 18))
-    print(f"model {ir.name}: {ir.layer_count()} layers, {total:,} parameters"
-          + (f" (+ {buffers:,} buffer values)" if buffers else ""))
-    from .training_attrs import totals
-    if (t := totals(ir)) is not None:
-        print(f"training: {t['trainable']:,} trainable, {t['frozen']:,} frozen, {t['regularized']:,} regularized")
+    from .model_summary import render, summarize
+    data = summarize(res.ir, args.depth)
+    if args.format == "json":
+        import json
+        print(json.dumps(data, indent=2))
+    else:
+        print(render(data))
     return 0
+
+
+def _not_nnd(path: str, cmd: str) -> str | None:
+    """A compiled model given where a .nnd source is needed: the message (exit 2)."""
+    if path.endswith(".onnx"):
+        return (f"nndc: error: `nndc {cmd}` reads a .nnd source, and {path} is an ONNX model; "
+                f"run it on the .nnd file it was compiled from (or open the .onnx in Netron)\n")
+    return None
+
+
+def cmd_graph(args) -> int:
+    from .graph import cmd_graph as graph
+    if (why := _not_nnd(args.file, "graph")):
+        sys.stderr.write(why)
+        return 2
+    res = _check(args, args.file)
+    if not res.ok:
+        emit(res.diagnostics, res.sources, "text", colour=args.color)
+        return 2 if _io_error(res) else 1
+    return graph(res.ir, args.output, args.depth)

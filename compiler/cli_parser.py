@@ -25,9 +25,16 @@ COMMANDS = {
               "Report every error and warning of each file without writing anything. Exit 1 on errors "
               "(and on warnings with --deny-warnings).",
               ["nndc check model.nnd", "nndc check --format sarif *.nnd > nndc.sarif", "nndc check - < model.nnd"]),
-    "summary": ("per-layer table: name, kind, output shape, parameters",
-                "Print one line per layer with its output shape and parameter count, and the totals.",
-                ["nndc summary examples/resnet50.nnd", "nndc summary model.nnd -m Small -p width=32"]),
+    "summary": ("per-layer table: output shape, parameters, MACs, receptive field; totals",
+                "Print one line per layer (or per block instance with --depth) with its output shape, "
+                "parameters, MACs, receptive field and stride, and the totals: trainable and non-trainable "
+                "parameters, MACs, parameter and activation memory.",
+                ["nndc summary examples/resnet50.nnd", "nndc summary examples/resnet50.nnd --depth 2",
+                 "nndc summary model.nnd -m Small -p width=32 --format json"]),
+    "graph": ("draw the declared architecture: blocks as clusters, edges with shapes",
+              "Write the architecture as Graphviz DOT (stdout or OUT.dot), or lay it out as .svg, .png or "
+              ".html with Graphviz's `dot`.",
+              ["nndc graph examples/resnet50.nnd --depth 2 -o resnet50.svg", "nndc graph model.nnd > model.dot"]),
     "run": ("run a model (.nnd or .onnx) once on onnxruntime and show its outputs",
             "Run a model once on random inputs of its declared shapes (or given ones) and summarize the "
             "outputs. -v also says which onnxruntime build and providers were found.",
@@ -106,6 +113,17 @@ def _size(text: str) -> int:
         raise argparse.ArgumentTypeError(str(e)) from None
 
 
+def _depth(text: str) -> int:
+    """`--depth K`: a block nesting level, 1 or more."""
+    try:
+        k = int(text)
+    except ValueError:
+        k = 0
+    if k < 1:
+        raise argparse.ArgumentTypeError(f"expected a depth of 1 or more, got {text!r}")
+    return k
+
+
 def _path(text: str) -> str:
     """A file argument: an empty one is a usage error, never "use the default"."""
     if not text:
@@ -178,8 +196,18 @@ def build_parser() -> argparse.ArgumentParser:
     s = _command(sub, "summary")
     s.add_argument("file", help=source)
     s.add_argument("--format", choices=("text", "json", "sarif"), default="text",
-                   help="the format of diagnostics, if the model does not check")
+                   help="text (a table) or json (rows and totals, as nnd.summary returns them); diagnostics, "
+                        "if the model does not check, in that format")
+    s.add_argument("--depth", type=_depth, default=None, metavar="K",
+                   help="one row per block instance K levels down (layer1.0 is depth 2), parameters summed")
     _common(s)
+    g = _command(sub, "graph")
+    g.add_argument("file", help=source)
+    g.add_argument("-o", "--output", type=_path, metavar="OUT",
+                   help="OUT.dot (no tools needed), .svg, .png or .html (Graphviz's `dot`); default: DOT on stdout")
+    g.add_argument("--depth", type=_depth, default=None, metavar="K",
+                   help="one box per block instance K levels down (layer1.0 is depth 2)")
+    _common(g)
     _runtime_commands(sub)
     from .train import add_parser
     add_parser(sub, _common, _path)

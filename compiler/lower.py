@@ -219,6 +219,7 @@ def lower_lazy(ir: IR, source: str = "", root: str | None = None) -> "LoweredMod
     model.graph.name = ir.name
     model.graph.input.extend(inputs)
     model.graph.output.extend(outputs)
+    model.graph.value_info.extend(_intermediates(ir, tensor, e))
     model.ir_version = IR_VERSION
     model.opset_import.append(helper.make_opsetid("", OPSET))
     model.producer_name = "nndc"
@@ -232,6 +233,23 @@ def lower_lazy(ir: IR, source: str = "", root: str | None = None) -> "LoweredMod
     if props:
         helper.set_model_props(model, props)
     return LoweredModel(model, e.initializers)
+
+
+def _intermediates(ir: IR, tensor: dict, e: Emitter) -> list:
+    """value_info for the tensors between layers (what Netron shows on the
+    edges), from the shapes the compiler inferred: every layer output that
+    is neither a graph input or output nor an initializer, in model order."""
+    skip = {vi for vi in (ir.node(n)["name"] for n in ir.inputs)}
+    skip.update(o.name for o in ir.outputs)
+    skip.update(i.name for i in e.initializers)
+    out = []
+    for (n, port), name in sorted(tensor.items()):
+        shape = ir.node(n)["shapes"][port]
+        if name in skip or shape is None:
+            continue
+        skip.add(name)
+        out.append(_value_info(name, shape, ir.dtype_of(n, port)))
+    return out
 
 
 def _input_highs(ir: IR) -> dict:

@@ -10,7 +10,7 @@ import math
 from ..shapes import broadcast, fmt_shape
 from .activation import Softmax
 from .attention import causal_mask
-from .base import P, Case, Layer, ShapeError, register
+from .base import P, Case, Layer, ShapeError, numel, register
 
 
 @register
@@ -155,6 +155,9 @@ class MatMul(Layer):
     def lower(self, e, a, ins):
         return [e.op("MatMul", ins)]
 
+    def macs(self, a, ins, outs):
+        return numel(outs[0]) * ins[0][-1]
+
     def reference(self, a):
         import torch
         return lambda xs, p: [torch.matmul(xs[0], xs[1])]
@@ -200,6 +203,10 @@ class ScaledDotProductAttention(Layer):
         a.k_perm = list(range(len(k) - 2)) + [len(k) - 1, len(k) - 2]
         a.scale_value = a.scale if a.scale is not None else 1 / math.sqrt(q[-1])
         return [matmul_shape(scores, v)]
+
+    def macs(self, a, ins, outs):   # q k^T, then the scores times v
+        q, k, v = ins[:3]
+        return numel(outs[0]) // v[-1] * k[-2] * (q[-1] + v[-1])
 
     def lower(self, e, a, ins):
         q, k, v = ins[:3]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from ..shapes import fmt_shape, is_concrete
-from .base import P, Case, Layer, ShapeError, Weight, _show, fan_in_bound, register
+from .base import P, Case, Layer, ShapeError, Weight, _show, fan_in_bound, numel, register
 
 
 @register
@@ -172,6 +172,13 @@ class MultiheadAttention(Layer):
         if a.need_weights:
             outs.append((q[batch], q[seq], k[seq]))
         return outs
+
+    def macs(self, a, ins, outs):   # the q, k, v and out projections, q k^T and the scores times v
+        seq, batch = (1, 0) if a.batch_first else (0, 1)
+        q = ins[0]
+        k = ins[1] if len(ins) - self._masks(a) == 3 else q
+        n, L, S, e = q[batch], q[seq], k[seq], a.embed_dim
+        return n * (L * e * e * 2 + S * e * (a.kd + a.vd) + 2 * L * S * e)
 
     def lower(self, e, a, ins):
         E, heads = a.embed_dim, a.num_heads

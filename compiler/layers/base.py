@@ -149,6 +149,12 @@ class Layer:
     def reference(self, a: Attrs):
         raise NotImplementedError
 
+    def macs(self, a: Attrs, ins: list, outs: list) -> int:
+        """Multiply-accumulates of one run, given its input and output shapes
+        (all sizes known: symbolic batch sizes set to 1), for `nndc summary`.
+        0 for layers whose cost is not a product (elementwise, norms, pools)."""
+        return 0
+
     def train_reference(self, a: Attrs):
         """The torch computation in training (nnd.torch in train() mode),
         where it differs from `reference`: dropout active, batch statistics.
@@ -258,6 +264,13 @@ def _show(v) -> str:
 
 
 # ------------------------------------------------------- shared helpers
+
+def numel(shape) -> int:
+    n = 1
+    for d in shape:
+        n *= d
+    return n
+
 
 def per_dim(v, d: int, name: str) -> tuple:
     """Expand an int or a length-d tuple to a length-d tuple."""

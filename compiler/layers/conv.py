@@ -7,7 +7,7 @@ import math
 
 from ..shapes import fmt_shape, is_concrete
 from ._spatial import onnx_pads, resolve_padding, spatial_rank_check, torch_pad, window_out
-from .base import P, Case, Layer, ShapeError, Weight, fan_in_bound, per_dim, positive, register
+from .base import P, Case, Layer, ShapeError, Weight, fan_in_bound, numel, per_dim, positive, register
 
 PAD_MODES = ("zeros", "constant", "reflect", "replicate", "circular")
 _ONNX_PAD_MODE = {"constant": "constant", "reflect": "reflect", "replicate": "edge", "circular": "wrap"}
@@ -145,6 +145,9 @@ class Conv(Layer):
     def lower(self, e, a, ins):
         return [_lower_conv(e, a, ins[0])]
 
+    def macs(self, a, ins, outs):   # each output value: one window of cin/groups x kernel
+        return numel(outs[0]) * numel(a.weights["weight"].shape[1:])
+
     def reference(self, a):
         return _reference_conv(a, a.variant)
 
@@ -179,6 +182,9 @@ class DepthwiseConv(Layer):
 
     def lower(self, e, a, ins):
         return [_lower_conv(e, a, ins[0])]
+
+    def macs(self, a, ins, outs):   # each output value: one window of cin/groups x kernel
+        return numel(outs[0]) * numel(a.weights["weight"].shape[1:])
 
     def reference(self, a):
         return _reference_conv(a, a.variant)
@@ -271,6 +277,9 @@ class ConvTranspose(Layer):
         if a.bias:
             a.weights["bias"] = Weight((cout,), bound=b)
         return [(x[0], cout) + tuple(out)]
+
+    def macs(self, a, ins, outs):   # each input value is spread over cout/groups x kernel
+        return numel(ins[0]) * numel(a.weights["weight"].shape[1:])
 
     def lower(self, e, a, ins):
         attrs = dict(kernel_shape=list(a.kernel), strides=list(a.strides), dilations=list(a.dilations),

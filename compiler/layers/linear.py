@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..shapes import is_concrete
-from .base import P, Case, Layer, ShapeError, Weight, fan_in_bound, positive, register
+from .base import P, Case, Layer, ShapeError, Weight, fan_in_bound, numel, positive, register
 
 
 @register
@@ -59,6 +59,9 @@ class Linear(Layer):
         # Two open leading sizes: read them from the input at run time.
         sizes = e.op("Concat", [e.op("Shape", [x], end=-1), e.const([a.out_features])], axis=0)
         return [e.op("Reshape", [y, sizes])]
+
+    def macs(self, a, ins, outs):
+        return numel(outs[0]) * a.in_features
 
     def reference(self, a):
         import torch.nn.functional as F

@@ -4,7 +4,7 @@ nn.GRU, lowered to the ONNX ops of the same names, one per stacked layer."""
 from __future__ import annotations
 
 from ..shapes import fmt_shape, is_concrete
-from .base import P, Case, Layer, ShapeError, Weight, fan_in_bound, register
+from .base import P, Case, Layer, ShapeError, Weight, fan_in_bound, numel, register
 
 _GATES = {"RNN": 1, "LSTM": 4, "GRU": 3}
 # Row blocks of PyTorch's stacked gate weights, in ONNX's order.
@@ -114,6 +114,11 @@ class Recurrent(Layer):
                     a.weights["bias_hh" + sfx] = Weight((g * h,), bound=b)
         out = (n, t, d * h) if a.batch_first else (t, n, d * h)
         return [out] + [state] * n_states
+
+    def macs(self, a, ins, outs):   # every step of every sequence: each gate matrix once
+        x = ins[0]
+        steps = x[0] * x[1]
+        return steps * sum(numel(w.shape) for k, w in a.weights.items() if k.startswith("weight"))
 
     def lower(self, e, a, ins):
         x, states = ins[0], ins[1:]
