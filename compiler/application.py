@@ -20,6 +20,7 @@ from .ir import weight_name
 from .scope import MAX_DEPTH, MAX_NODES, Abort, Definition, Env, Frame, NameScope
 from .shapes import fmt_shape
 from .training_attrs import training_kwargs
+from .expressions import PIPE_LAYERS
 from .values import (CALLABLE_LAYERS, POISON, BlockVal, Builtin, Chain, LayerKind, LayerVal, Named, Repeat, Shared,
                      Tensor, show)
 
@@ -48,15 +49,29 @@ class Application:
             return POISON
 
     def _stage(self, st: ast.Stage, env: Env):
-        f = self.eval(st.expr, env)
+        outer, self.stage_expr = getattr(self, "stage_expr", None), st.expr
+        try:
+            f = self.eval(st.expr, env)
+        finally:
+            self.stage_expr = outer
         if isinstance(f, Builtin) and f.name in REGISTRY:   # `x -> max`: the reduction, not the builtin on numbers
             f = LayerKind(f.name, REGISTRY[f.name])
+        elif isinstance(f, Builtin) and f.name in PIPE_LAYERS:   # `(a, b) -> concat`
+            if f.name == "split":
+                raise error("E0104", "`split` needs the parts to split into", st.expr.span,
+                            help="write `x -> split(2)` (equal parts) or `x -> split([16, 48])` (their sizes)")
+            f = LayerKind(PIPE_LAYERS[f.name], REGISTRY[PIPE_LAYERS[f.name]])
         if st.name is not None:
             f = Named(f, self._layer_name(st.name, env), st.span)
         inner = f.item if isinstance(f, Named) else f
         if inner is not POISON and not isinstance(inner, CALLABLE_LAYERS + (Definition,)):
             hint = None
-            if isinstance(inner, Tensor):
+            call = st.expr.func.id if isinstance(st.expr, ast.Call) and isinstance(st.expr.func, ast.Name) else None
+            if isinstance(inner, (Tensor, tuple)) and call in PIPE_LAYERS:
+                # `x -> concat(y)`: called on a tensor it is a tensor, not a stage
+                hint = (f"after `->`, `{call}` takes the pipe's tensors and no others: "
+                        + ("`x -> split(3)`, or `split(x, 3)` alone" if call == "split" else f"`(a, b) -> {call}`, or `{call}(a, b)` alone"))
+            elif isinstance(inner, Tensor):
                 hint = "a stage after `->` is a layer or a block; to combine tensors use `+`, `*` or `concat(...)`"
             elif isinstance(inner, Builtin):
                 hint = f"`{inner.name}` is a function: call it on tensors, e.g. `{inner.name}(a, b)`"
