@@ -314,6 +314,16 @@ def format_report(report: list) -> str:
     return "\n".join(lines)
 
 
+def _outputs(types: list[str], most: int = 4) -> str:
+    """A layer's output types for the summary, kept short where a layer has
+    many (`split(x, 300)`): their count and the one type, or the first few."""
+    if len(types) <= most:
+        return ", ".join(types)
+    if len(set(types)) == 1:
+        return f"{len(types)} outputs: {types[0]} each"
+    return ", ".join(types[:most - 1]) + f", ... ({len(types) - most + 1} more)"
+
+
 def cmd_summary(args) -> int:
     from .shapes import fmt_type
     res = _check(args, args.file)
@@ -334,7 +344,7 @@ def cmd_summary(args) -> int:
         buffers += sum(w.size for w in own.values() if w.buffer)
         total += count
         shown = "shared" if ws and not own else f"{count:,}"
-        rows.append((d["name"], d["kind"], ", ".join(fmt_type(s, ir.dtype_of(n, i)) for i, s in enumerate(d["shapes"])),
+        rows.append((d["name"], d["kind"], _outputs([fmt_type(s, ir.dtype_of(n, i)) for i, s in enumerate(d["shapes"])]),
                      shown))
     widths = [max(len(r[i]) for r in rows + [("name", "kind", "output shape")]) for i in range(3)]
     print(f"{'name':{widths[0]}}  {'kind':{widths[1]}}  {'output shape':{widths[2]}}  {'params':>12}")
