@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 
 from . import ast
-from .diagnostics import CompileError, Diagnostic, Span, did_you_mean, error
+from .diagnostics import CompileError, Diagnostic, Label, Span, did_you_mean, error
 from .layers import REGISTRY
 from .layers.base import ArgTypeError, Attrs, REQUIRED, ShapeError, coerce
 from .ir import weight_name
@@ -33,12 +33,14 @@ class Application:
         # reported and poisons what follows, but the stages after it are still
         # evaluated, so that their own mistakes are reported in the same run.
         v = self._recover(lambda: self.eval(n.source, env))
+        prev = None
         for st in n.stages:
             f = self._recover(lambda: self._stage(st, env))
             if v is POISON or f is POISON or (isinstance(f, Named) and f.item is POISON):
                 v = POISON
                 continue
-            v = self._recover(lambda: self._pipe_step(v, f, st, n))
+            v = self._recover(lambda: self._pipe_step(v, f, st, n, prev))
+            prev = st
         return v
 
     def _recover(self, fn):
@@ -79,10 +81,15 @@ class Application:
                         help=hint)
         return f
 
-    def _pipe_step(self, v, f, st: ast.Stage, n: ast.Pipe):
+    def _pipe_step(self, v, f, st: ast.Stage, n: ast.Pipe, prev: ast.Stage | None = None):
         if isinstance(v, Tensor) or (isinstance(v, (tuple, list)) and v and all(isinstance(x, Tensor) for x in v)):
             xs = [v] if isinstance(v, Tensor) else list(v)
-            out = self.apply(f, xs, self.frame.names, st.span)
+            try:
+                out = self.apply(f, xs, self.frame.names, st.span)
+            except CompileError as e:
+                if prev is not None and len(xs) > 1 and e.diagnostic.code == "E0115" and e.diagnostic.help is None:
+                    self._unpack_help(e.diagnostic, len(xs), n, prev, st)
+                raise
             return out[0] if len(out) == 1 else tuple(out)
         if isinstance(v, CALLABLE_LAYERS + (Definition,)):
             items = v.items if isinstance(v, Chain) else [v]
@@ -90,6 +97,18 @@ class Application:
         if isinstance(v, (tuple, list)) and any(x is POISON for x in v):
             return POISON
         raise error("E0117", f"`->` needs a tensor or a layer on its left; got {show(v)}", n.source.span)
+
+    def _unpack_help(self, d: Diagnostic, k: int, n: ast.Pipe, prev: ast.Stage, st: ast.Stage) -> None:
+        """`x -> LSTM(8) -> Linear(3)`: the stage before gave several tensors
+        and this one takes fewer; show how to unpack them and go on with one."""
+        before = self.snippet(n.source.span.to(prev.span)) or "... -> " + (self.snippet(prev.span) or "...")
+        after = self.snippet(st.span) or "..."
+        if k <= 4:
+            first, names = "out", ", ".join(["out"] + ["_"] * (k - 1))
+        else:
+            first, names = "parts[0]", "parts"
+        d.labels.append(Label(prev.span, f"this gives {k} tensors"))
+        d.help = f"unpack them first, `{names} = {before}`, then go on with one: `{first} -> {after}`"
 
     def _layer_name(self, ln: ast.LayerName, env: Env) -> str:
         if ln.parts is not None:
