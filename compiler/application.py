@@ -71,8 +71,8 @@ class Application:
             call = st.expr.func.id if isinstance(st.expr, ast.Call) and isinstance(st.expr.func, ast.Name) else None
             if isinstance(inner, (Tensor, tuple)) and call in PIPE_LAYERS:
                 # `x -> concat(y)`: called on a tensor it is a tensor, not a stage
-                hint = (f"after `->`, `{call}` takes the pipe's tensors and no others: "
-                        + ("`x -> split(3)`, or `split(x, 3)` alone" if call == "split" else f"`(a, b) -> {call}`, or `{call}(a, b)` alone"))
+                form = "`x -> split(3)`, or `split(x, 3)`" if call == "split" else f"`(a, b) -> {call}`, or `{call}(a, b)`"
+                hint = f"after `->`, `{call}` takes the pipe's tensors and no others: {form} alone"
             elif isinstance(inner, Tensor):
                 hint = "a stage after `->` is a layer or a block; to combine tensors use `+`, `*` or `concat(...)`"
             elif isinstance(inner, Builtin):

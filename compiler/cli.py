@@ -344,8 +344,8 @@ def cmd_summary(args) -> int:
         buffers += sum(w.size for w in own.values() if w.buffer)
         total += count
         shown = "shared" if ws and not own else f"{count:,}"
-        rows.append((d["name"], d["kind"], _outputs([fmt_type(s, ir.dtype_of(n, i)) for i, s in enumerate(d["shapes"])]),
-                     shown))
+        types = [fmt_type(s, ir.dtype_of(n, i)) for i, s in enumerate(d["shapes"])]
+        rows.append((d["name"], d["kind"], _outputs(types), shown))
     widths = [max(len(r[i]) for r in rows + [("name", "kind", "output shape")]) for i in range(3)]
     print(f"{'name':{widths[0]}}  {'kind':{widths[1]}}  {'output shape':{widths[2]}}  {'params':>12}")
     print("-" * (sum(widths) + 18))
