@@ -13,13 +13,14 @@ from __future__ import annotations
 import re
 
 from . import ast
-from .diagnostics import CompileError, Diagnostic, Span, did_you_mean, error
+from .diagnostics import CompileError, Diagnostic, Label, Span, did_you_mean, error
 from .layers import REGISTRY
 from .layers.base import ArgTypeError, Attrs, REQUIRED, ShapeError, coerce
 from .ir import weight_name
 from .scope import MAX_DEPTH, MAX_NODES, Abort, Definition, Env, Frame, NameScope
 from .shapes import fmt_shape
 from .training_attrs import training_kwargs
+from .expressions import PIPE_LAYERS
 from .values import (CALLABLE_LAYERS, POISON, BlockVal, Builtin, Chain, LayerKind, LayerVal, Named, Repeat, Shared,
                      Tensor, show)
 
@@ -32,12 +33,14 @@ class Application:
         # reported and poisons what follows, but the stages after it are still
         # evaluated, so that their own mistakes are reported in the same run.
         v = self._recover(lambda: self.eval(n.source, env))
+        prev = None
         for st in n.stages:
             f = self._recover(lambda: self._stage(st, env))
             if v is POISON or f is POISON or (isinstance(f, Named) and f.item is POISON):
                 v = POISON
                 continue
-            v = self._recover(lambda: self._pipe_step(v, f, st, n))
+            v = self._recover(lambda: self._pipe_step(v, f, st, n, prev))
+            prev = st
         return v
 
     def _recover(self, fn):
@@ -48,15 +51,29 @@ class Application:
             return POISON
 
     def _stage(self, st: ast.Stage, env: Env):
-        f = self.eval(st.expr, env)
+        outer, self.stage_expr = getattr(self, "stage_expr", None), st.expr
+        try:
+            f = self.eval(st.expr, env)
+        finally:
+            self.stage_expr = outer
         if isinstance(f, Builtin) and f.name in REGISTRY:   # `x -> max`: the reduction, not the builtin on numbers
             f = LayerKind(f.name, REGISTRY[f.name])
+        elif isinstance(f, Builtin) and f.name in PIPE_LAYERS:   # `(a, b) -> concat`
+            if f.name == "split":
+                raise error("E0104", "`split` needs the parts to split into", st.expr.span,
+                            help="write `x -> split(2)` (equal parts) or `x -> split([16, 48])` (their sizes)")
+            f = LayerKind(PIPE_LAYERS[f.name], REGISTRY[PIPE_LAYERS[f.name]])
         if st.name is not None:
             f = Named(f, self._layer_name(st.name, env), st.span)
         inner = f.item if isinstance(f, Named) else f
         if inner is not POISON and not isinstance(inner, CALLABLE_LAYERS + (Definition,)):
             hint = None
-            if isinstance(inner, Tensor):
+            call = st.expr.func.id if isinstance(st.expr, ast.Call) and isinstance(st.expr.func, ast.Name) else None
+            if isinstance(inner, (Tensor, tuple)) and call in PIPE_LAYERS:
+                # `x -> concat(y)`: called on a tensor it is a tensor, not a stage
+                form = "`x -> split(3)`, or `split(x, 3)`" if call == "split" else f"`(a, b) -> {call}`, or `{call}(a, b)`"
+                hint = f"after `->`, `{call}` takes the pipe's tensors and no others: {form} alone"
+            elif isinstance(inner, Tensor):
                 hint = "a stage after `->` is a layer or a block; to combine tensors use `+`, `*` or `concat(...)`"
             elif isinstance(inner, Builtin):
                 hint = f"`{inner.name}` is a function: call it on tensors, e.g. `{inner.name}(a, b)`"
@@ -64,10 +81,15 @@ class Application:
                         help=hint)
         return f
 
-    def _pipe_step(self, v, f, st: ast.Stage, n: ast.Pipe):
+    def _pipe_step(self, v, f, st: ast.Stage, n: ast.Pipe, prev: ast.Stage | None = None):
         if isinstance(v, Tensor) or (isinstance(v, (tuple, list)) and v and all(isinstance(x, Tensor) for x in v)):
             xs = [v] if isinstance(v, Tensor) else list(v)
-            out = self.apply(f, xs, self.frame.names, st.span)
+            try:
+                out = self.apply(f, xs, self.frame.names, st.span)
+            except CompileError as e:
+                if prev is not None and len(xs) > 1 and e.diagnostic.code == "E0115" and e.diagnostic.help is None:
+                    self._unpack_help(e.diagnostic, len(xs), n, prev, st)
+                raise
             return out[0] if len(out) == 1 else tuple(out)
         if isinstance(v, CALLABLE_LAYERS + (Definition,)):
             items = v.items if isinstance(v, Chain) else [v]
@@ -75,6 +97,18 @@ class Application:
         if isinstance(v, (tuple, list)) and any(x is POISON for x in v):
             return POISON
         raise error("E0117", f"`->` needs a tensor or a layer on its left; got {show(v)}", n.source.span)
+
+    def _unpack_help(self, d: Diagnostic, k: int, n: ast.Pipe, prev: ast.Stage, st: ast.Stage) -> None:
+        """`x -> LSTM(8) -> Linear(3)`: the stage before gave several tensors
+        and this one takes fewer; show how to unpack them and go on with one."""
+        before = self.snippet(n.source.span.to(prev.span)) or "... -> " + (self.snippet(prev.span) or "...")
+        after = self.snippet(st.span) or "..."
+        if k <= 4:
+            first, names = "out", ", ".join(["out"] + ["_"] * (k - 1))
+        else:
+            first, names = "parts[0]", "parts"
+        d.labels.append(Label(prev.span, f"this gives {k} tensors"))
+        d.help = f"unpack them first, `{names} = {before}`, then go on with one: `{first} -> {after}`"
 
     def _layer_name(self, ln: ast.LayerName, env: Env) -> str:
         if ln.parts is not None:

@@ -411,6 +411,10 @@ class Expressions:
             kw, training = training_kwargs(kw, [p.name for p in f.defn.params])
             return BlockVal(f.defn, f.module, self._bind_params(f.defn, pos, kw, n.span, env), n.span, training)
         if isinstance(f, Builtin):
+            if n is getattr(self, "stage_expr", None) and f.name in PIPE_LAYERS \
+                    and not any(isinstance(v, Tensor) for v, _ in pos):
+                # `(a, b) -> concat(axis = 1)`, `x -> split(2)`: the layer, fed by the pipe
+                return self.make_layer(PIPE_LAYERS[f.name], pos, kw, n.span)
             self.callee_span = n.func.span
             return f.fn(pos, kw, n.span)
         raise error("E0117", f"{show(f)} cannot be called", n.func.span)
@@ -480,6 +484,10 @@ class Expressions:
         def merge(kind):
             def fn(pos, kw, span):
                 axis_kw = {k: v for k, v in kw.items()}
+                if len(pos) == 1 and isinstance(pos[0][0], (tuple, list)) and pos[0][0] \
+                        and all(isinstance(v, Tensor) for v in pos[0][0]):
+                    # `concat((a, b), axis = 1)`, as torch.cat takes them
+                    pos = [(v, pos[0][1]) for v in pos[0][0]]
                 xs = [v for v, _ in pos]
                 for v, s in pos:
                     if not isinstance(v, Tensor):
@@ -538,6 +546,11 @@ class Expressions:
         env["max"] = Builtin("max", minmax(max))
         env["int"] = Builtin("int", to_int)
         return env
+
+
+# The built-in functions that may follow `->` as the layer they make: the
+# pipe's tensors are their leading arguments.
+PIPE_LAYERS = {"concat": "Concat", "add": "Add", "subtract": "Sub", "multiply": "Mul", "split": "Split"}
 
 
 def _dym(name, cands, fallback):

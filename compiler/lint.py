@@ -125,7 +125,8 @@ def bias_before_batchnorm(ir: IR):
 
 def unused_tensors(ir: IR):
     """W0003: a tensor that is assigned but never reaches an output, or a
-    model input that nothing reads."""
+    model input that nothing reads. A name that starts with `_` (`_`,
+    `_hidden`) says it is unused on purpose, as in Python."""
     outputs = {(o.node, o.port) for o in ir.outputs}
     live = set(o.node for o in ir.outputs)
     for n in reversed(ir.order()):
@@ -134,15 +135,20 @@ def unused_tensors(ir: IR):
         if any(v in live for v, _ in ir.consumers(n)):
             live.add(n)
     for name, node, port, span in ir.meta.get("bindings", ()):
+        if name.startswith("_"):
+            continue   # `out, _, _ = x -> LSTM(8)`: discarded on purpose
         if (node, port) in outputs or any(v in live for v, _ in ir.consumers(node, port)):
             continue
         if ir.node(node)["kind"] == "Input" and ir.consumers(node):
             continue
+        several = len(ir.node(node).get("shapes") or ()) > 1
         yield Diagnostic("W0003", f"`{name}` is never used", span,
-                         help=f"use it, or remove it; if it is meant as a result, declare `output {name}`")
+                         help=f"use it, or remove it; if it is meant as a result, declare `output {name}`" +
+                         ("; to discard it, name it `_`" if several else ""))
     for n in ir.inputs:
         d = ir.node(n)
-        if not ir.consumers(n) and (n, 0) not in outputs and d.get("span") is not None:
+        if not ir.consumers(n) and (n, 0) not in outputs and d.get("span") is not None \
+                and not d["name"].startswith("_"):
             yield Diagnostic("W0003", f"input `{d['name']}` is never used", d["span"],
                              help="remove it, or feed it into the model")
 

@@ -43,7 +43,7 @@ def summarize(ir, depth: int | None = None) -> dict:
         spatial = "strides" in d["attrs"] and d["kind"] in REGISTRY and "Transpose" not in d["kind"]
         rows.append({
             "name": d["name"], "kind": d["kind"],
-            "output_shape": ", ".join(fmt_type(s, ir.dtype_of(n, i)) for i, s in enumerate(d["shapes"])),
+            "output_shape": _outputs([fmt_type(s, ir.dtype_of(n, i)) for i, s in enumerate(d["shapes"])]),
             "params": params,
             "shared": bool(ws) and not own,
             "buffers": sum(w.size for w in own.values() if w.buffer),
@@ -199,3 +199,13 @@ def render(data: dict) -> str:
         lines.append(f"training: {t['trainable']:,} trainable, {t['frozen']:,} frozen, "
                      f"{t['regularized']:,} regularized")
     return "\n".join(lines)
+
+
+def _outputs(types: list[str], most: int = 4) -> str:
+    """A layer's output types, kept short where a layer has many
+    (`split(x, 300)`): their count and the one type, or the first few."""
+    if len(types) <= most:
+        return ", ".join(types)
+    if len(set(types)) == 1:
+        return f"{len(types)} outputs: {types[0]} each"
+    return ", ".join(types[:most - 1]) + f", ... ({len(types) - most + 1} more)"

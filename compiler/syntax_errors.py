@@ -163,7 +163,9 @@ def syntax_diagnostic(e: UnexpectedInput, text: str, file: str, terminals) -> Di
         # before it found the error; the message has always left `*` out.
         expected.discard("MUL_OP")
     pos = tok.start_pos if tok.start_pos is not None else len(text)
-    opened = _open_brackets(text, pos)
+    keywords = {v for v in literals.values() if v.isidentifier()}
+    # A keyword or a number where a name was meant is the mistake, not a bracket left open.
+    opened = [] if _bad_name(tok, text, pos, keywords) is not None else _open_brackets(text, pos)
     labels: list[Label] = []
     help = None
     closer_tok = tok.value in (")", "]", "}") and tok.type != "_NL"
@@ -188,9 +190,13 @@ def syntax_diagnostic(e: UnexpectedInput, text: str, file: str, terminals) -> Di
                           help="remove it, or look for the opening bracket that is missing")
     words = _expected_words(expected, literals)
     msg = f"expected {_join(words)}, found {found}"
+    named = _bad_name(tok, text, pos, keywords)
+    if named is not None:
+        return _bad_name_diagnostic(named, text, file, keywords)
     if tok.type in _STATEMENTS | _TOP | {"SHARED", "IN", "AS", "ELSE", "AND", "OR", "NOT", "TRUE", "FALSE"} \
             and "NAME" in expected and "_NL" not in expected:   # else a statement may end here (below)
-        help = f"`{tok.value}` is a keyword; it cannot name a tensor, a value or a layer"
+        help = f"`{tok.value}` is a keyword; it cannot name a tensor, a value or a layer: " \
+               f"pick another name, such as `{tok.value}_`"
     elif tok.type == "EQUAL" and "COMP_OP" in expected:
         help = "to compare, write `==`"
     elif tok.type in ("NAME", "INT", "FLOAT", "STRING") and "COMMA" in expected:
@@ -204,6 +210,63 @@ def syntax_diagnostic(e: UnexpectedInput, text: str, file: str, terminals) -> Di
     elif tok.type == "LBRACE" and "_NL" in expected:
         help = "`{` opens the body of a model, a block, `if` or `for` only"
     return Diagnostic("E0001", msg, span, labels, help)
+
+
+_WORD = re.compile(r"[A-Za-z0-9_]+")
+# What stands before a layer name (`as`, then perhaps a dotted path so far):
+# a keyword or a part starting with a digit there is meant as a name.
+_LAYER_NAME_BEFORE = re.compile(r"(?<![A-Za-z0-9_])as(?:[ \t]|\\[ \t]*\r?\n)+((?:[A-Za-z0-9_]+\.)*)$")
+_STATEMENT_START = re.compile(r"(?:^|[\n\r{,])[ \t]*$")
+
+
+def _bad_name(tok: Token, text: str, pos: int, keywords: set):
+    """A keyword, or a word starting with a digit, where a name was meant:
+    `as in`, `as 0`, `as 1conv`, `in = x`, `if = x`, `a, in = ...`, `1a = x`,
+    `y = 1conv`. (word, its offset, the `as` match in a layer name) or None."""
+    if tok.type in ("EQUAL", "COMMA"):
+        # `if = x`: the keyword began a statement of its own, and `=` is where that failed.
+        m = re.search(r"([A-Za-z_]+)[ \t]*$", text[:pos])
+        if m is None or m.group(1) not in keywords or text.startswith("==", pos) \
+                or not _STATEMENT_START.search(text, 0, m.start()):
+            return None
+        return m.group(1), m.start(1), None
+    if tok.type in ("_NL", "$END"):
+        return None
+    start = pos
+    while start > 0 and (text[start - 1].isalnum() or text[start - 1] == "_"):
+        start -= 1
+    m = _WORD.match(text, start)
+    if m is None or m.end() <= pos:
+        return None
+    word = m.group()
+    layer = _LAYER_NAME_BEFORE.search(text, 0, start)
+    if word[0].isdigit() and not word.isdigit() and not re.fullmatch(r"[0-9]+[eE][0-9]+", word):
+        return word, start, layer
+    if layer is not None and (word.isdigit() or word in keywords):
+        return word, start, layer
+    if word in keywords and str(tok.value) == word and re.match(r"[ \t]*(=(?!=)|,)", text[m.end():]) \
+            and _STATEMENT_START.search(text, 0, start):
+        return word, start, None   # `in = x`, `model = x`, `a, in = ...`
+    return None
+
+
+def _bad_name_diagnostic(named, text: str, file: str, keywords: set) -> Diagnostic:
+    word, start, layer = named
+    line, col = _position(text, start)
+    span = Span(file, line, col, line, col + len(word))
+    found = f"the keyword `{word}`" if word in keywords else f"`{word}`"
+    if layer is not None:
+        rest = re.match(r"[A-Za-z0-9_.]*", text[start:]).group().rstrip(".")
+        return Diagnostic("E0001", f"expected a layer name, found {found}", span,
+                          help="a layer name that is a keyword or starts with a digit is written as a string: "
+                               f"`as \"{layer.group(1) + rest}\"`")
+    if word in keywords:
+        return Diagnostic("E0001", f"expected a name, found {found}", span,
+                          help=f"`{word}` is a keyword; it cannot name a tensor, a value or a layer: "
+                               f"pick another name, such as `{word}_`")
+    digits = len(word) - len(word.lstrip("0123456789"))
+    return Diagnostic("E0001", f"`{word}` is not a name: a name starts with a letter or `_`", span,
+                      help=f"pick another name, such as `{word[digits:]}{word[:digits]}`")
 
 
 def _prev_line(text: str, pos: int) -> int:

@@ -84,6 +84,22 @@ def test_summary_counts_parameters(capsys):
     assert "61,706 parameters" in out
 
 
+def test_summary_of_a_layer_with_many_outputs_stays_short(tmp_path, capsys):
+    # 300 equal parts: one line giving their count and type; parts that
+    # differ: the first few and how many more.
+    f = tmp_path / "m.nnd"
+    f.write_text("model M {\n    input x: [N, 300, 8]\n    parts = split(x, 300)\n"
+                 "    a, b, c, d, e = split(x, [1, 1, 1, 1, 296])\n"
+                 "    output y = concat(parts) + a + b\n    output z = concat(c, d, e)\n}\n")
+    assert main(["summary", str(f)]) == 0
+    rows = {line.split()[0]: line for line in capsys.readouterr().out.splitlines() if line.startswith("split_")}
+    assert set(rows) == {"split_0", "split_1"}
+    assert rows["split_0"].split("Split", 1)[1].split()[:5] == ["300", "outputs:", "[N,", "1,", "8]"]
+    assert "each" in rows["split_0"] and rows["split_0"].count("[N,") == 1
+    assert "[N, 1, 8], [N, 1, 8], [N, 1, 8], ... (2 more)" in rows["split_1"]
+    assert max(len(line) for line in rows.values()) < 120
+
+
 def test_python_dash_m_and_console_script():
     r = subprocess.run([sys.executable, "-m", "nnd", "check", LENET], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr

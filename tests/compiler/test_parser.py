@@ -169,3 +169,43 @@ def test_carriage_return_line_ends_in_diagnostics():
     d, = res.diagnostics
     assert d.code == "E0107" and (d.span.line, d.span.column) == (3, 28)
     assert res.sources.line("<input>", 3) == "    output y = x -> Linear(0)"
+
+
+# A keyword or a word starting with a digit where a name was meant: the whole
+# word is marked; in a layer name the help shows it as a string (which is
+# accepted), elsewhere it asks for another name.
+@pytest.mark.parametrize("stmt,col,message,help", [
+    ("y = x -> ReLU as 0", 22, "expected a layer name, found `0`", '`as "0"`'),
+    ("y = x -> ReLU as 1conv", 22, "expected a layer name, found `1conv`", '`as "1conv"`'),
+    ("y = x -> ReLU as in", 22, "expected a layer name, found the keyword `in`", '`as "in"`'),
+    ("y = x -> ReLU as param", 22, "expected a layer name, found the keyword `param`", '`as "param"`'),
+    ("y = x -> ReLU as model", 22, "expected a layer name, found the keyword `model`", '`as "model"`'),
+    ("y = x -> ReLU as layer.in", 28, "expected a layer name, found the keyword `in`", '`as "layer.in"`'),
+    ("y = x -> ReLU as layer.1a", 28, "expected a layer name, found `1a`", '`as "layer.1a"`'),
+    ("in = x -> ReLU", 5, "expected a name, found the keyword `in`", "such as `in_`"),
+    ("model = x", 5, "expected a name, found the keyword `model`", "such as `model_`"),
+    ("if = x", 5, "expected a name, found the keyword `if`", "such as `if_`"),
+    ("a, in = x, x", 8, "expected a name, found the keyword `in`", "such as `in_`"),
+    ("let in = 3", 9, "expected a name, found the keyword `in`", "such as `in_`"),
+    ("1a = x", 5, "`1a` is not a name: a name starts with a letter or `_`", "such as `a1`"),
+    ("y = 1conv", 9, "`1conv` is not a name: a name starts with a letter or `_`", "such as `conv1`"),
+])
+def test_keywords_and_digits_where_a_name_is_meant(stmt, col, message, help):
+    with pytest.raises(ParseError) as e:
+        parse(f"model M {{\n    input x: [N, 3]\n    {stmt}\n    output z = x\n}}\n", "t.nnd")
+    d = e.value.diagnostic
+    assert (d.code, d.span.line, d.span.column, d.message) == ("E0001", 3, col, message)
+    word = message.split("`")[1]
+    assert d.span.end_column - d.span.column == len(word)
+    assert help in d.help
+
+
+@pytest.mark.parametrize("name,weight", [('"0"', "0.weight"), ('"1conv"', "1conv.weight"), ('"in"', "in.weight"),
+                                         ('"layer.in"', "layer.in.weight"), ("downsample.0", "downsample.0.weight")])
+def test_layer_names_the_help_suggests_are_accepted(name, weight):
+    from nnd import api
+    from nnd.ir import weight_name
+    res = api.check(text=f"model M {{\n    input x: [N, 3]\n    output y = x -> Linear(2) as {name}\n}}\n")
+    assert res.ok, res.diagnostics
+    names = [weight_name(d, p, w) for _, d in res.ir.nodes() for p, w in (d["attrs"].get("weights") or {}).items()]
+    assert weight in names
