@@ -1,6 +1,8 @@
-"""The standard library's models: parameter names and shapes equal the torch
-model's state_dict (torchvision's keys, see tests/torch_models.py), and the
-parameter count equals the published one and the torch model's."""
+"""The standard library's models: parameter names and shapes equal the
+reference model's state_dict (torchvision's own builders, through tests/tv.py,
+where torchvision has the model; the torch.nn twins of tests/torch_models.py
+otherwise), and the parameter count equals the published one and the
+reference's."""
 
 from __future__ import annotations
 
@@ -13,31 +15,11 @@ from nnd.loader import list_std
 torch = pytest.importorskip("torch")
 import torch_models as tm  # noqa: E402
 
-# (std module, model, parameter overrides, torch constructor, torch kwargs, published count)
+# Models torchvision does not have, against their torch.nn twins
+# (tests/torch_models.py, written from the papers): (std module, model,
+# parameter overrides, torch constructor, torch kwargs, published count).
 MODELS = [
     ("lenet", "LeNet5", {}, "lenet5", {}, 61_706),
-    ("alexnet", "AlexNet", {}, "alexnet", {}, 61_100_840),
-    ("vgg", "VGG11", {}, "vgg11", {}, 132_863_336),
-    ("vgg", "VGG13", {}, "vgg13", {}, 133_047_848),
-    ("vgg", "VGG16", {}, "vgg16", {}, 138_357_544),
-    ("vgg", "VGG19", {}, "vgg19", {}, 143_667_240),
-    ("vgg", "VGG11BN", {}, "vgg11_bn", {}, 132_868_840),
-    ("vgg", "VGG13BN", {}, "vgg13_bn", {}, 133_053_736),
-    ("vgg", "VGG16BN", {}, "vgg16_bn", {}, 138_365_992),
-    ("vgg", "VGG19BN", {}, "vgg19_bn", {}, 143_678_248),
-    ("resnet", "ResNet18", {}, "resnet18", {}, 11_689_512),
-    ("resnet", "ResNet34", {}, "resnet34", {}, 21_797_672),
-    ("resnet", "ResNet50", {}, "resnet50", {}, 25_557_032),
-    ("resnet", "ResNet101", {}, "resnet101", {}, 44_549_160),
-    ("resnet", "ResNet152", {}, "resnet152", {}, 60_192_808),
-    ("resnet", "ResNeXt50_32x4d", {}, "resnext50_32x4d", {}, 25_028_904),
-    ("resnet", "WideResNet50_2", {}, "wide_resnet50_2", {}, 68_883_240),
-    ("inception", "GoogLeNet", {}, "googlenet", {}, 6_624_904),
-    ("inception", "GoogLeNet", {"aux_logits": True}, "googlenet", {"aux_logits": True}, 13_004_888),
-    ("densenet", "DenseNet121", {}, "densenet121", {}, 7_978_856),
-    ("densenet", "DenseNet161", {}, "densenet161", {}, 28_681_000),
-    ("densenet", "DenseNet169", {}, "densenet169", {}, 14_149_480),
-    ("densenet", "DenseNet201", {}, "densenet201", {}, 20_013_928),
     ("mobilenet", "MobileNetV1", {}, "mobilenet_v1", {}, 4_231_976),
     ("unet", "UNet", {}, "unet", {}, 31_030_658),
     ("unet", "UNet", {"batch_norm": True}, "unet", {"batch_norm": True}, 31_036_546),
@@ -110,6 +92,29 @@ def test_names_shapes_and_counts_match_torch(module, model, params, fn, kwargs, 
 # transcription: (std module, model, parameter overrides, torchvision builder,
 # its kwargs, published count).
 TV_MODELS = [
+    ("alexnet", "AlexNet", {}, "alexnet", {}, 61_100_840),
+    ("vgg", "VGG11", {}, "vgg11", {}, 132_863_336),
+    ("vgg", "VGG13", {}, "vgg13", {}, 133_047_848),
+    ("vgg", "VGG16", {}, "vgg16", {}, 138_357_544),
+    ("vgg", "VGG19", {}, "vgg19", {}, 143_667_240),
+    ("vgg", "VGG11BN", {}, "vgg11_bn", {}, 132_868_840),
+    ("vgg", "VGG13BN", {}, "vgg13_bn", {}, 133_053_736),
+    ("vgg", "VGG16BN", {}, "vgg16_bn", {}, 138_365_992),
+    ("vgg", "VGG19BN", {}, "vgg19_bn", {}, 143_678_248),
+    ("resnet", "ResNet18", {}, "resnet18", {}, 11_689_512),
+    ("resnet", "ResNet34", {}, "resnet34", {}, 21_797_672),
+    ("resnet", "ResNet50", {}, "resnet50", {}, 25_557_032),
+    ("resnet", "ResNet101", {}, "resnet101", {}, 44_549_160),
+    ("resnet", "ResNet152", {}, "resnet152", {}, 60_192_808),
+    ("resnet", "ResNeXt50_32x4d", {}, "resnext50_32x4d", {}, 25_028_904),
+    ("resnet", "WideResNet50_2", {}, "wide_resnet50_2", {}, 68_883_240),
+    ("inception", "GoogLeNet", {}, "googlenet", {"aux_logits": False, "init_weights": False}, 6_624_904),
+    ("inception", "GoogLeNet", {"aux_logits": True}, "googlenet", {"aux_logits": True, "init_weights": False},
+     13_004_888),
+    ("densenet", "DenseNet121", {}, "densenet121", {}, 7_978_856),
+    ("densenet", "DenseNet161", {}, "densenet161", {}, 28_681_000),
+    ("densenet", "DenseNet169", {}, "densenet169", {}, 14_149_480),
+    ("densenet", "DenseNet201", {}, "densenet201", {}, 20_013_928),
     ("mobilenet", "MobileNetV2", {}, "mobilenet_v2", {}, 3_504_872),
     ("mobilenet", "MobileNetV3Large", {}, "mobilenet_v3_large", {}, 5_483_032),
     ("mobilenet", "MobileNetV3Small", {}, "mobilenet_v3_small", {}, 2_542_856),
@@ -209,8 +214,9 @@ def test_googlenet_aux_outputs_only_when_asked_for():
         assert aux.node(o.node)["shapes"][o.port] == (plain.node(plain.outputs[0].node)["shapes"][0])
 
 
-# Small configurations run on onnxruntime against the torch model with the
-# torch model's (perturbed) weights bound by name: same names, same maths.
+# Small configurations run on onnxruntime against the reference model (a
+# torch.nn twin from MODELS, else torchvision's builder) with its (perturbed)
+# weights bound by name: same names, same maths.
 RUNS = [
     ("lenet", "LeNet5", {}, "lenet5", {}, [[2, 1, 32, 32]]),
     ("wide_deep", "WideAndDeep", {}, "wide_and_deep", {}, [[3, 5], [3, 6]]),
@@ -220,9 +226,10 @@ RUNS = [
     ("densenet", "DenseNet121", {"size": 32, "classes": 10}, "densenet121", {"num_classes": 10}, [[1, 3, 32, 32]]),
     ("mobilenet", "MobileNetV1", {"size": 64, "classes": 10, "width": 0.5}, "mobilenet_v1",
      {"num_classes": 10, "width": 0.5}, [[1, 3, 64, 64]]),
-    ("inception", "GoogLeNet", {"size": 64, "classes": 10}, "googlenet", {"num_classes": 10}, [[1, 3, 64, 64]]),
+    ("inception", "GoogLeNet", {"size": 64, "classes": 10}, "googlenet",
+     {"num_classes": 10, "aux_logits": False, "init_weights": True}, [[1, 3, 64, 64]]),
     ("inception", "GoogLeNet", {"size": 128, "classes": 10, "aux_logits": True}, "googlenet",
-     {"num_classes": 10, "aux_logits": True}, [[1, 3, 128, 128]]),
+     {"num_classes": 10, "aux_logits": True, "init_weights": True}, [[1, 3, 128, 128]]),
     ("unet", "UNet", {"size": 32, "base": 8}, "unet", {"base": 8}, [[1, 1, 32, 32]]),
     ("unet", "UNet", {"size": 32, "base": 8, "batch_norm": True}, "unet", {"base": 8, "batch_norm": True},
      [[2, 1, 32, 32]]),
@@ -237,7 +244,11 @@ def test_small_models_compute_what_torch_computes(module, model, params, fn, kwa
     from helpers import rel_err, run_onnx
     _need(NEEDS.get(module, []) + (NEEDS_AUX if params.get("aux_logits") else []))   # 8x8 -> 4x4 here
     torch.manual_seed(0)
-    tmod = tm.MODELS[fn](**kwargs).eval()
+    if fn in tm.MODELS:
+        tmod = tm.MODELS[fn](**kwargs).eval()
+    else:
+        from tv import torchvision
+        tmod = getattr(torchvision().models, fn)(**kwargs).eval()
     with torch.no_grad():   # give the batch norms statistics that matter
         for k, v in tmod.state_dict().items():
             if k.endswith("running_var"):
@@ -257,9 +268,8 @@ def test_small_models_compute_what_torch_computes(module, model, params, fn, kwa
     rng = np.random.default_rng(0)
     feeds = {i.name: rng.standard_normal(s).astype(np.float32) for i, s in zip(onnx_model.graph.input, inputs)}
     got = run_onnx(onnx_model, feeds)
-    with torch.no_grad():
-        want = tmod(*[torch.from_numpy(feeds[i.name]) for i in onnx_model.graph.input])
-    want = want if isinstance(want, tuple) else (want,)
+    from tv import eval_outputs   # the auxiliary heads too, in eval mode
+    want = eval_outputs(tmod, *[torch.from_numpy(feeds[i.name]) for i in onnx_model.graph.input])
     assert len(got) == len(want)
     for g, w in zip(got, want):
         assert rel_err(g, w.numpy()) < 1e-4

@@ -40,3 +40,22 @@ def torchvision():
 
 
 _LIBS: list = []
+
+
+def eval_outputs(net, *xs) -> list:
+    """`net`'s inference outputs on `xs` as a list, auxiliary heads included:
+    torchvision runs GoogLeNet's `aux1`/`aux2` only in training mode, so here
+    the top module alone says it is training (every layer inside keeps its
+    eval behaviour: running statistics, no dropout). Order as the stdlib's
+    outputs: logits, then the auxiliary heads from the shallowest."""
+    import torch
+    net.eval()
+    net.training = bool(getattr(net, "aux_logits", False))
+    try:
+        with torch.no_grad():
+            out = net(*xs)
+    finally:
+        net.training = False
+    if hasattr(out, "_fields"):   # GoogLeNetOutputs(logits, aux_logits2, aux_logits1), InceptionOutputs
+        return [getattr(out, f) for f in ("logits", "aux_logits1", "aux_logits2", "aux_logits") if f in out._fields]
+    return list(out) if isinstance(out, tuple) else [out]
