@@ -21,7 +21,56 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .ir import weight_name
+from .shapes import ATOMS, Sym
 from .training_attrs import per_parameter
+
+
+def _input_symbols(ir) -> dict:
+    """Each symbol of the inputs' shapes -> (input index, axis, coefficient,
+    constant), as lowering finds them (`[N, 2*H + 1]`: H from dimension 1)."""
+    out: dict = {}
+    for i, n in enumerate(ir.inputs):
+        for axis, dim in enumerate(ir.node(n)["shapes"][0]):
+            if isinstance(dim, Sym) and len(dim.terms) == 1 and next(iter(dim.terms)) not in ATOMS:
+                (atom, c), = dim.terms.items()
+                out.setdefault(atom, (i, axis, c, dim.const))
+    return out
+
+
+def _has_sym(v) -> bool:
+    if isinstance(v, Sym):
+        return True
+    if isinstance(v, dict):
+        return any(_has_sym(x) for k, x in v.items() if k != "weights")
+    return isinstance(v, (list, tuple)) and any(_has_sym(x) for x in v)
+
+
+def _size(d, sizes: dict) -> int:
+    """A symbolic size's value, given its input symbols' values."""
+    if isinstance(d, int):
+        return d
+    total = d.const
+    for atom, c in d.terms.items():
+        if atom in ATOMS:
+            op, x, y = ATOMS[atom]
+            x, y = _size(x, sizes), _size(y, sizes)
+            v = x * y if op == "*" else x // y if op == "//" else -(-x // y)
+        else:
+            v = sizes[atom]
+        total += c * v
+    return total
+
+
+def _resolve(v, sizes: dict):
+    """Attributes with every symbolic size replaced by its value."""
+    if isinstance(v, Sym):
+        return _size(v, sizes)
+    if isinstance(v, dict):
+        return type(v)({k: x if k == "weights" else _resolve(x, sizes) for k, x in v.items()})
+    if isinstance(v, (list, tuple)):
+        return type(v)(_resolve(x, sizes) for x in v)
+    return v
 
 
 def module(path: str | None = None, *, text: str | None = None, model: str | None = None,
@@ -58,29 +107,37 @@ class NndModule(nn.Module):
         self.input_shapes = [ir.node(n)["shapes"][0] for n in ir.inputs]
         self.output_shapes = [ir.node(o.node)["shapes"][o.port] for o in ir.outputs]
         self.training_attrs = per_parameter(ir)
-        self._steps = []      # (node id, layer entry, attrs, inputs, holder path, freezes its statistics)
+        # (node id, layer entry (None: a `param`), attrs, inputs, {weight: full name}, keeps its statistics,
+        # has sizes known at run time)
+        self._steps = []
         self._inputs = list(ir.inputs)
-        self._params: dict = {}   # full name -> (holder path, local name)
+        self._symbols = _input_symbols(ir)
+        self._kinds: dict = {}    # full parameter name -> is a buffer
         for n in ir.order():
             d = ir.node(n)
             if d["kind"] == "Input":
                 continue
             a = d["attrs"]
-            holder = self._holder(d["name"]) if a.get("weights") else None
-            names = []
+            names = {}
             for pname, w in (a.get("weights") or {}).items():
-                full = f"{d['name']}.{pname}"
+                full = weight_name(d, pname, w)   # a `param`'s own name; a shared use's first-use name
+                names[pname] = full
+                if full in self._kinds:          # a later use of a `shared` instance: the same tensor
+                    continue
+                path, _, attr = full.rpartition(".")
+                holder = self._holder(path) if path else self
                 t = torch.from_numpy(d["arrays"][pname].copy())
                 if w.buffer:
-                    holder.register_buffer(pname, t)
+                    holder.register_buffer(attr, t)
                 else:
                     trainable = full not in frozen and self.training_attrs.get(full, {}).get("trainable", True)
-                    holder.register_parameter(pname, nn.Parameter(t, requires_grad=bool(trainable)))
-                names.append(pname)
+                    holder.register_parameter(attr, nn.Parameter(t, requires_grad=bool(trainable)))
+                self._kinds[full] = w.buffer
             # Keras' rule: a frozen layer with statistics (BatchNorm) keeps them, in train() too.
-            keep_stats = holder is not None and any(w.buffer for w in a["weights"].values()) and not any(
-                p.requires_grad for p in holder.parameters(recurse=False))
-            self._steps.append((n, registry[d["kind"]], a, ir.inputs_of(n), d["name"], tuple(names), keep_stats))
+            keep_stats = any(self._kinds[f] for f in names.values()) and not any(
+                not self._kinds[f] and self.get_parameter(f).requires_grad for f in names.values())
+            spec = None if d["kind"] == "Param" else registry[d["kind"]]
+            self._steps.append((n, spec, a, ir.inputs_of(n), names, keep_stats, _has_sym(a)))
         self._fns: dict = {}
 
     def _holder(self, dotted: str) -> nn.Module:
@@ -95,14 +152,19 @@ class NndModule(nn.Module):
             m = sub
         return m
 
-    def _fn(self, spec, a, training: bool):
-        key = (id(a), training)
+    def _fn(self, spec, a, training: bool, sizes: dict | None):
+        key = (id(a), training, tuple(sorted(sizes.items())) if sizes is not None else None)
         f = self._fns.get(key)
         if f is None:
+            if sizes is not None:   # sizes known at run time (`x.shape[0]`, `Upsample(size = y.shape[2:])`)
+                a = _resolve(a, sizes)
             f = spec.train_reference(a) if training else None
             f = f or spec.reference(a)
             self._fns[key] = f
         return f
+
+    def _tensor(self, full: str):
+        return self.get_buffer(full) if self._kinds[full] else self.get_parameter(full)
 
     def forward(self, *xs, **named):
         if named:
@@ -111,11 +173,16 @@ class NndModule(nn.Module):
             raise TypeError(f"the model takes {len(self.input_names)} inputs ({', '.join(self.input_names)}); "
                             f"got {len(xs)}")
         vals = {(n, 0): x for n, x in zip(self._inputs, xs)}
-        for n, spec, a, ins, path, pnames, keep_stats in self._steps:
-            h = self.get_submodule(path) if pnames else None
-            p = {k: getattr(h, k) for k in pnames}
+        sizes = None
+        for n, spec, a, ins, names, keep_stats, has_sym in self._steps:
+            p = {k: self._tensor(full) for k, full in names.items()}
+            if spec is None:   # a `param`: the tensor itself
+                vals[(n, 0)] = next(iter(p.values()))
+                continue
+            if has_sym and sizes is None:
+                sizes = {atom: (int(xs[i].shape[axis]) - k) // c for atom, (i, axis, c, k) in self._symbols.items()}
             training = (self.training and not keep_stats) or spec.always_train(a)
-            outs = self._fn(spec, a, training)([vals[i] for i in ins], p)
+            outs = self._fn(spec, a, training, sizes if has_sym else None)([vals[i] for i in ins], p)
             for port, o in enumerate(outs):
                 vals[(n, port)] = o
         res = tuple(vals[o] for o in self._outputs)

@@ -182,8 +182,47 @@ def test_width_multipliers_round_as_torchvision(module, model, params, builder, 
 TORCHVISION_TESTED = {"convnext", "swin"}   # tests/test_stdlib_convnext_swin.py
 
 
+def _bert_encoder(layer_kwargs=None):
+    layer = torch.nn.TransformerEncoderLayer(768, 12, 3072, activation="gelu", batch_first=True,
+                                             **(layer_kwargs or {}))
+    return torch.nn.TransformerEncoder(layer, 12, enable_nested_tensor=False)
+
+
+def _lstm_classifier():
+    m = torch.nn.Module()
+    m.embedding = torch.nn.Embedding(10000, 128, padding_idx=0)
+    m.lstm = torch.nn.LSTM(128, 256, num_layers=2, batch_first=True, bidirectional=True)
+    m.fc = torch.nn.Linear(512, 2)
+    return m
+
+
+# Sequence models, whose reference is torch.nn itself:
+# (std module, model, parameter overrides, torch builder, the part counted, its published count)
+SEQ_MODELS = [
+    ("transformer", "TransformerEncoder", {}, _bert_encoder, "", 85_054_464),
+    ("transformer", "MaskedTransformerEncoder", {}, _bert_encoder, "", 85_054_464),
+    ("transformer", "TransformerEncoder", {"norm_first": True}, lambda: _bert_encoder({"norm_first": True}), "",
+     85_054_464),
+    ("rnn", "LSTMClassifier", {}, _lstm_classifier, "lstm.", 2_367_488),
+    ("rnn", "LSTMClassifier", {}, _lstm_classifier, "", 3_648_514),
+]
+
+
+@pytest.mark.parametrize("module,model,params,build,part,published", SEQ_MODELS,
+                         ids=[f"{m[1]}{'-' + '-'.join(m[2]) if m[2] else ''}-{m[4] or 'all'}" for m in SEQ_MODELS])
+def test_sequence_models_names_shapes_and_counts_match_torch_nn(module, model, params, build, part, published):
+    ir = std_check(module, model, params)
+    ours, _ = our_params(ir)
+    with torch.device("meta"):
+        tmod = build()
+    theirs = {k: tuple(v.shape) for k, v in tmod.state_dict().items()}
+    assert ours == theirs
+    count = sum(s.size for k, (_, _, s) in ir.parameters().items() if k.startswith(part) and not s.buffer)
+    assert count == published == sum(p.numel() for k, p in tmod.named_parameters() if k.startswith(part))
+
+
 def test_every_std_file_is_covered():
-    assert {m[0] for m in MODELS + TV_MODELS} | {"layers"} | TORCHVISION_TESTED == set(list_std())
+    assert ({m[0] for m in MODELS + TV_MODELS + SEQ_MODELS} | {"layers"} | TORCHVISION_TESTED) == set(list_std())
 
 
 def test_model_instances_of_std_models_take_parameters():

@@ -158,7 +158,7 @@ def test_every_stdlib_model_is_checked():
     from nnd import ast
     from nnd.parser import parse
     from test_stdlib_effnet_regnet import MODELS as EFFNET_REGNET   # against torchvision itself
-    covered = {(m, name) for m, name, *_ in MODELS + TORCHVISION + EFFNET_REGNET} | GENERIC | TORCHVISION_TESTED | BY_SIBLING
+    covered = {(m, name) for m, name, *_ in MODELS + TORCHVISION + EFFNET_REGNET} | GENERIC | TORCHVISION_TESTED | BY_SIBLING | SEQ_TESTED
     missing = []
     for f in sorted(resources.files("nnd.stdlib").iterdir(), key=lambda p: p.name):
         if not f.name.endswith(".nnd"):
@@ -184,3 +184,6 @@ TORCHVISION_TESTED = {("std.convnext", "ConvNeXt"), ("std.convnext", "ConvNeXtTi
 # The same VGG code at another depth as VGG11 / VGG16BN above; each checked
 # against torchvision by names, shapes and counts in tests/test_stdlib.py.
 BY_SIBLING = {("std.vgg", name) for name in ("VGG13", "VGG16", "VGG19", "VGG11BN", "VGG13BN", "VGG19BN")}
+# Models checked against torch.nn's own modules in tests/test_stdlib_seq.py.
+SEQ_TESTED = {("std.transformer", "TransformerEncoder"), ("std.transformer", "MaskedTransformerEncoder"),
+              ("std.rnn", "LSTMClassifier")}

@@ -25,8 +25,17 @@ def _same_as_onnx(**src):
     m = nnd.torch.module(seed=1, **src).eval()
     onx = nnd.compile(seed=1, **src)                       # optimized: BatchNorm folded
     rng = np.random.default_rng(0)
-    feeds = {i.name: rng.standard_normal([d.dim_value or 2 for d in i.type.tensor_type.shape.dim]).astype(np.float32)
-             for i in onx.graph.input}
+    feeds = {}
+    for i in onx.graph.input:   # batch 2, other symbolic sizes (T, H, W) 7
+        dims = [d.dim_value or (2 if d.dim_param == "N" else 7) for d in i.type.tensor_type.shape.dim]
+        elem = i.type.tensor_type.elem_type
+        if elem == 7:     # int64 token ids
+            feeds[i.name] = rng.integers(0, 50, dims).astype(np.int64)
+        elif elem == 9:   # bool padding mask: the last position
+            feeds[i.name] = np.zeros(dims, bool)
+            feeds[i.name][..., -1] = True
+        else:
+            feeds[i.name] = rng.standard_normal(dims).astype(np.float32)
     got = run_onnx(onx, feeds)
     with torch.no_grad():
         want = m(*[torch.from_numpy(feeds[n]) for n in m.input_names])
@@ -174,3 +183,33 @@ def test_batchnorm_uses_batch_statistics_in_training_unless_frozen():
     frozen = nnd.torch.module(text=text.format(a=", trainable = false"))
     assert torch.equal(frozen.train()(x), frozen.eval()(x))         # Keras: a frozen BatchNorm keeps its statistics
     assert torch.equal(frozen.bn.running_mean, torch.zeros(3))
+
+
+def test_params_and_shared_weights_are_one_tensor_each_under_their_names():
+    from nnd.binding import parameters
+    text = ("block Tower(d) {\n    param scale: [d] = ones\n    input x\n"
+            "    output y = (x -> Linear(d) as fc) * scale\n}\n"
+            "model M {\n    input a: [N, 4]\n    input b: [N, 4]\n    param bias: [1, 3] = zeros\n"
+            "    let tower = shared Tower(3) as tower\n    output d = (a -> tower) - (b -> tower) + bias\n}\n")
+    m = nnd.torch.module(text=text, seed=0)
+    ir, _ = nnd.api.build(text=text, optimize=False)
+    assert list(m.state_dict()) == list(parameters(ir)) == ["bias", "tower.scale", "tower.fc.weight", "tower.fc.bias"]
+    a, b = torch.randn(5, 4), torch.randn(5, 4)
+    m(a, b).sum().backward()          # both uses reach the one weight
+    with torch.no_grad():
+        t = lambda x: torch.nn.functional.linear(x, m.tower.fc.weight, m.tower.fc.bias) * m.tower.scale  # noqa: E731
+        assert torch.allclose(m(a, b), t(a) - t(b) + m.bias)
+    assert m.bias.grad is not None and torch.equal(m.bias.grad, torch.full((1, 3), 5.0))
+    assert m.tower.fc.weight.grad is not None
+
+
+def test_sizes_known_at_run_time_follow_each_input():
+    text = ("model M {\n    input x: [N, 2, H, W]\n    s = x -> MaxPool2d(2)\n"
+            "    output y = x + (s -> Upsample(size = x.shape[2:]))\n    output z = x.reshape(x.shape[0], -1)\n}\n")
+    m = nnd.torch.module(text=text).eval()
+    for h, w in [(4, 6), (9, 5)]:
+        x = torch.randn(3, 2, h, w)
+        y, z = m(x)
+        s = torch.nn.functional.max_pool2d(x, 2)
+        assert torch.equal(y, x + torch.nn.functional.interpolate(s, size=(h, w)))
+        assert torch.equal(z, x.reshape(3, -1))
