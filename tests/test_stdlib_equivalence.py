@@ -101,7 +101,7 @@ def test_every_stdlib_model_is_checked():
     from importlib import resources
     from nnd import ast
     from nnd.parser import parse
-    covered = {(m, name) for m, name, *_ in MODELS} | GENERIC
+    covered = {(m, name) for m, name, *_ in MODELS} | GENERIC | TORCHVISION_CHECKED
     missing = []
     for f in sorted(resources.files("nnd.stdlib").iterdir(), key=lambda p: p.name):
         if not f.name.endswith(".nnd"):
@@ -118,3 +118,8 @@ def test_every_stdlib_model_is_checked():
 
 # Parametrized families whose every named instance is in MODELS.
 GENERIC = {("std.resnet", "ResNet"), ("std.vgg", "VGG"), ("std.densenet", "DenseNet")}
+
+# Checked against torchvision's own models in tests/test_stdlib_vit_inception3.py
+# (ViT_B_32 and ViT_L_16 there as VisionTransformer configurations).
+TORCHVISION_CHECKED = {("std.vit", "VisionTransformer"), ("std.vit", "ViT_B_16"), ("std.vit", "ViT_B_32"),
+                       ("std.vit", "ViT_L_16"), ("std.inception", "InceptionV3")}
