@@ -18,6 +18,8 @@ here only, never by compile, check or run.
 
 from __future__ import annotations
 
+import functools
+
 import torch
 from torch import nn
 
@@ -39,6 +41,24 @@ def module(path: str | None = None, *, text: str | None = None, model: str | Non
         from .binding import frozen_initializers
         frozen = set(frozen_initializers(ir, freeze))
     return NndModule(ir, frozen)
+
+
+class _Param:
+    """The layer entry of a `param` node: its output is the parameter."""
+    @staticmethod
+    def reference(a):
+        return lambda xs, p: list(p.values())
+
+    @staticmethod
+    def train_reference(a):
+        return None
+
+    @staticmethod
+    def always_train(a):
+        return False
+
+
+_PARAM = _Param()
 
 
 class NndModule(nn.Module):
@@ -66,22 +86,40 @@ class NndModule(nn.Module):
             if d["kind"] == "Input":
                 continue
             a = d["attrs"]
+            if d["kind"] == "Param":   # a learned tensor: `param` in the program
+                self._add_param(n, d, frozen)
+                continue
             holder = self._holder(d["name"]) if a.get("weights") else None
             names = []
             for pname, w in (a.get("weights") or {}).items():
                 full = f"{d['name']}.{pname}"
                 t = torch.from_numpy(d["arrays"][pname].copy())
+                sub, _, local = pname.rpartition(".")   # MultiheadAttention's `out_proj.weight`
+                h = self._holder(f"{d['name']}.{sub}") if sub else holder
                 if w.buffer:
-                    holder.register_buffer(pname, t)
+                    h.register_buffer(local, t)
                 else:
                     trainable = full not in frozen and self.training_attrs.get(full, {}).get("trainable", True)
-                    holder.register_parameter(pname, nn.Parameter(t, requires_grad=bool(trainable)))
+                    h.register_parameter(local, nn.Parameter(t, requires_grad=bool(trainable)))
                 names.append(pname)
             # Keras' rule: a frozen layer with statistics (BatchNorm) keeps them, in train() too.
             keep_stats = holder is not None and any(w.buffer for w in a["weights"].values()) and not any(
                 p.requires_grad for p in holder.parameters(recurse=False))
             self._steps.append((n, registry[d["kind"]], a, ir.inputs_of(n), d["name"], tuple(names), keep_stats))
         self._fns: dict = {}
+
+    def _add_param(self, n, d, frozen) -> None:
+        """A `param` is held under its own name (`encoder.pos_embedding`:
+        attribute `pos_embedding` of the submodule `encoder`), as torch's
+        nn.Parameter attributes are."""
+        from .ir import weight_name
+        ((pname, w),) = d["attrs"]["weights"].items()
+        full = weight_name(d, pname, w)
+        path, _, local = full.rpartition(".")
+        trainable = full not in frozen and self.training_attrs.get(full, {}).get("trainable", True)
+        t = torch.from_numpy(d["arrays"][pname].copy())
+        (self._holder(path) if path else self).register_parameter(local, nn.Parameter(t, requires_grad=trainable))
+        self._steps.append((n, _PARAM, d["attrs"], [], path, (local,), False))
 
     def _holder(self, dotted: str) -> nn.Module:
         m = self
@@ -113,7 +151,7 @@ class NndModule(nn.Module):
         vals = {(n, 0): x for n, x in zip(self._inputs, xs)}
         for n, spec, a, ins, path, pnames, keep_stats in self._steps:
             h = self.get_submodule(path) if pnames else None
-            p = {k: getattr(h, k) for k in pnames}
+            p = {k: functools.reduce(getattr, k.split("."), h) for k in pnames}
             training = (self.training and not keep_stats) or spec.always_train(a)
             outs = self._fn(spec, a, training)([vals[i] for i in ins], p)
             for port, o in enumerate(outs):
