@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 
 import nnd
+from nnd.ir import weight_name
 from nnd.layers import REGISTRY, load_all
 from nnd.loader import list_std
 
@@ -24,6 +25,13 @@ MODELS = [
     ("unet", "UNet", {}, "unet", {}, 31_030_658),
     ("unet", "UNet", {"batch_norm": True}, "unet", {"batch_norm": True}, 31_036_546),
     ("wide_deep", "WideAndDeep", {}, "wide_and_deep", {}, 1_207),
+    # "tv:" constructors are torchvision's own (tests/tv.py)
+    ("vit", "ViT_B_16", {}, "tv:vit_b_16", {}, 86_567_656),
+    ("vit", "ViT_B_32", {}, "tv:vit_b_32", {}, 88_224_232),
+    ("vit", "ViT_L_16", {}, "tv:vit_l_16", {}, 304_326_632),
+    ("vit", "ViT_B_16", {"size": 384}, "tv:vit_b_16", {"image_size": 384}, 86_859_496),
+    ("inception", "InceptionV3", {"aux_logits": True}, "tv:inception_v3", {"init_weights": False}, 27_161_264),
+    ("inception", "InceptionV3", {}, "tv:inception_v3", {"aux_logits": False, "init_weights": False}, 23_834_568),
 ]
 
 
@@ -60,15 +68,20 @@ def our_params(ir) -> tuple[dict, int]:
     shapes, count = {}, 0
     for _, d in ir.g.nodes(data=True):
         for w, spec in (d["attrs"].get("weights") or {}).items():
-            shapes[f"{d['name']}.{w}"] = tuple(spec.shape)
+            shapes[weight_name(d, w, spec)] = tuple(spec.shape)
             if not spec.buffer:
                 count += spec.size
     return shapes, count
 
 
 def torch_params(fn: str, kwargs: dict) -> tuple[dict, int]:
+    if fn.startswith("tv:"):
+        from tv import torchvision
+        make = getattr(torchvision().models, fn[3:])
+    else:
+        make = tm.MODELS[fn]
     with torch.device("meta"):
-        m = tm.MODELS[fn](**kwargs)
+        m = make(**kwargs)
     sd = {k: tuple(v.shape) for k, v in m.state_dict().items() if not k.endswith("num_batches_tracked")}
     return sd, sum(p.numel() for p in m.parameters())
 

@@ -158,7 +158,7 @@ def test_every_stdlib_model_is_checked():
     from nnd import ast
     from nnd.parser import parse
     from test_stdlib_effnet_regnet import MODELS as EFFNET_REGNET   # against torchvision itself
-    covered = {(m, name) for m, name, *_ in MODELS + TORCHVISION + EFFNET_REGNET} | GENERIC | TORCHVISION_TESTED | BY_SIBLING | SEQ_TESTED
+    covered = {(m, name) for m, name, *_ in MODELS + TORCHVISION + EFFNET_REGNET} | GENERIC | TORCHVISION_TESTED | BY_SIBLING | SEQ_TESTED | TORCHVISION_CHECKED
     missing = []
     for f in sorted(resources.files("nnd.stdlib").iterdir(), key=lambda p: p.name):
         if not f.name.endswith(".nnd"):
@@ -187,3 +187,7 @@ BY_SIBLING = {("std.vgg", name) for name in ("VGG13", "VGG16", "VGG19", "VGG11BN
 # Models checked against torch.nn's own modules in tests/test_stdlib_seq.py.
 SEQ_TESTED = {("std.transformer", "TransformerEncoder"), ("std.transformer", "MaskedTransformerEncoder"),
               ("std.rnn", "LSTMClassifier")}
+# Checked against torchvision's own models in tests/test_stdlib_vit_inception3.py
+# (ViT_B_32 and ViT_L_16 there as VisionTransformer configurations).
+TORCHVISION_CHECKED = {("std.vit", "VisionTransformer"), ("std.vit", "ViT_B_16"), ("std.vit", "ViT_B_32"),
+                       ("std.vit", "ViT_L_16"), ("std.inception", "InceptionV3")}

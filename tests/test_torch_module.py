@@ -213,3 +213,18 @@ def test_sizes_known_at_run_time_follow_each_input():
         s = torch.nn.functional.max_pool2d(x, 2)
         assert torch.equal(y, x + torch.nn.functional.interpolate(s, size=(h, w)))
         assert torch.equal(z, x.reshape(3, -1))
+
+
+def test_params_and_attention_weights_are_held_under_their_names():
+    """A `param` is a parameter of its block's submodule, under its own name
+    (`enc.pos`), and MultiheadAttention's `out_proj.weight` a parameter of
+    `attn.out_proj`, as in torch (ViT's class_token, encoder.pos_embedding)."""
+    text = ("block Enc {\n    input x\n    param pos: [1, 5, 8] = normal(std = 0.02)\n"
+            "    output y = (x + pos) -> MultiheadAttention(8, 2, batch_first = true) as attn\n}\n"
+            "model M {\n    input x: [N, 5, 8]\n    param scale: [8] = ones\n"
+            "    output y = (x * scale) -> Enc as enc\n}\n")
+    m = nnd.torch.module(text=text, seed=0)
+    assert list(m.state_dict()) == ["scale", "enc.pos", "enc.attn.in_proj_weight", "enc.attn.in_proj_bias",
+                                    "enc.attn.out_proj.weight", "enc.attn.out_proj.bias"]
+    assert isinstance(m.get_submodule("enc.attn.out_proj"), torch.nn.Module)
+    _same_as_onnx(text=text)
