@@ -45,5 +45,5 @@ def test_some_generated_programs_compile(tmp_path):
         res = api.check(str(tmp_path / "p.nnd"))
         return res.ok and res.ir.layer_count() >= 3
 
-    text = find(program(), clean, settings=settings(max_examples=2000, database=None, derandomize=True))
+    text = find(program(), clean, settings=settings(max_examples=2000, database=None, derandomize=True, deadline=None))
     assert "model M" in text
