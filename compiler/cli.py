@@ -71,7 +71,18 @@ def _dispatch(args) -> int:
         return 2
     args.stdin_text = sys.stdin.read() if stdin else None
     return {"compile": cmd_compile, "check": cmd_check, "summary": cli_info.cmd_summary,
-            "graph": cli_info.cmd_graph, "run": cmd_run, "bench": cmd_bench, "train": cmd_train, "export": cmd_export}[args.cmd](args)
+            "graph": cli_info.cmd_graph, "run": cmd_run, "bench": cmd_bench, "train": cmd_train,
+            "export": cmd_export, "fmt": _cmd_fmt, "lsp": _cmd_lsp}[args.cmd](args)
+
+
+def _cmd_fmt(args) -> int:   # the formatter and the server load only for their commands
+    from .fmt import cmd_fmt
+    return cmd_fmt(args)
+
+
+def _cmd_lsp(args) -> int:
+    from .lsp import cmd_lsp
+    return cmd_lsp(args)
 
 
 def _reader_gone(as_command: bool) -> int:

@@ -52,6 +52,14 @@ COMMANDS = {
     "explain": ("print the long explanation of a diagnostic code",
                 "Print what a diagnostic code means, why it happens and how to fix it.",
                 ["nndc explain E0301", "nndc explain w0201"]),
+    "fmt": ("rewrite .nnd files in the canonical layout",
+            "Format each file in place (atomically; a file that does not parse is reported and left alone). "
+            "--check lists the files that would change and exits 1; --diff prints the change instead.",
+            ["nndc fmt model.nnd", "nndc fmt --check stdlib/*.nnd", "nndc fmt --diff model.nnd"]),
+    "lsp": ("run the language server (LSP over stdio) for editors",
+            "Serve diagnostics, hover, go to definition, completion and formatting to an editor over "
+            "stdin/stdout. Needs pygls: pip install 'nnd[lsp]'.",
+            ["nndc lsp"]),
 }
 
 
@@ -218,6 +226,12 @@ def build_parser() -> argparse.ArgumentParser:
     _export_command(sub)
     e = _command(sub, "explain")
     e.add_argument("code", help="a diagnostic code, e.g. E0301")
+    f = _command(sub, "fmt")
+    f.add_argument("files", nargs="+", metavar="FILE", help="a .nnd file, or - (the result goes to stdout)")
+    f.add_argument("--check", action="store_true", help="write nothing; list the files that would change, exit 1")
+    f.add_argument("--diff", action="store_true", help="write nothing; print a unified diff of the change")
+    _color(f)
+    _command(sub, "lsp")
     return ap
 
 
