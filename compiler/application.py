@@ -25,6 +25,21 @@ from .values import (CALLABLE_LAYERS, POISON, BlockVal, Builtin, Chain, LayerKin
                      Tensor, show)
 
 
+def _bind_keywords(what: str, names: list, kw: dict, args: dict, spans: dict) -> None:
+    """Add the keyword arguments `kw` (name -> (value, span)) of a call of
+    `what` to `args` and their spans to `spans`: each must name one of its
+    parameters `names`, not one already given by position."""
+    for k, (v, s) in kw.items():
+        if k not in names:
+            alt = did_you_mean(k, names)
+            raise error("E0103", f"`{what}` has no parameter `{k}`", s,
+                        help=f"did you mean `{alt}`?" if alt else
+                        ("its parameters are " + ", ".join(f"`{n}`" for n in names)) if names else None)
+        if k in args:
+            raise error("E0106", f"`{k}` is given twice (by position and by name)", s)
+        args[k], spans[k] = v, s
+
+
 class Application:
     """Layers and blocks applied to tensors, and pipes."""
 
@@ -152,16 +167,7 @@ class Application:
         args, spans = {}, {}
         for p, (v, s) in zip(params, pos):
             args[p.name], spans[p.name] = v, s
-        names = [p.name for p in params]
-        for k, (v, s) in kw.items():
-            if k not in names:
-                alt = did_you_mean(k, names)
-                raise error("E0103", f"`{kind}` has no parameter `{k}`", s,
-                            help=f"did you mean `{alt}`?" if alt else
-                            ("its parameters are " + ", ".join(f"`{n}`" for n in names)) if names else None)
-            if k in args:
-                raise error("E0106", f"`{k}` is given twice (by position and by name)", s)
-            args[k], spans[k] = v, s
+        _bind_keywords(kind, [p.name for p in params], kw, args, spans)
         out = {}
         for p in params:
             if p.name in args:
@@ -195,16 +201,7 @@ class Application:
             raise error("E0105", f"`{defn.name}` takes at most {len(params)} argument"
                         f"{'s' * (len(params) != 1)}; got {len(pos)}", pos[len(params)][1])
         args = {p.name: v for p, (v, _) in zip(params, pos)}
-        names = [p.name for p in params]
-        for k, (v, s) in kw.items():
-            if k not in names:
-                alt = did_you_mean(k, names)
-                raise error("E0103", f"`{defn.name}` has no parameter `{k}`", s,
-                            help=f"did you mean `{alt}`?" if alt else
-                            ("its parameters are " + ", ".join(f"`{n}`" for n in names)) if names else None)
-            if k in args:
-                raise error("E0106", f"`{k}` is given twice (by position and by name)", s)
-            args[k] = v
+        _bind_keywords(defn.name, [p.name for p in params], kw, args, {})
         if not partial:
             for p in params:
                 if p.name not in args and p.default is None:

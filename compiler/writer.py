@@ -236,13 +236,15 @@ class LoweredModel:
         """Write atomically: a temporary file beside `out`, then a rename.
         With digest=True, returns the sha256 of the bytes written."""
         def write(raw):
-            f = _Hashing(raw) if digest else raw
+            f = HashingWriter(raw) if digest else raw
             self.write(f)
             return f.hexdigest() if digest else None
         return write_atomic(out, write)
 
 
-class _Hashing:
+class HashingWriter:
+    """A file wrapper that hashes what is written through it."""
+
     def __init__(self, f):
         self.f, self.h = f, hashlib.sha256()
 
@@ -329,7 +331,7 @@ def _sweep(d: str) -> None:
     now = time.time()
     for n in names:
         m = _TEMP.fullmatch(n)
-        if m is None or _alive(int(m.group(1))):
+        if m is None or pid_alive(int(m.group(1))):
             continue
         p = os.path.join(d, n)
         with contextlib.suppress(OSError):
@@ -338,13 +340,16 @@ def _sweep(d: str) -> None:
                 os.unlink(p)
 
 
-def _alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether process `pid` of this host may still run (True when unsure)."""
+    if os.name != "posix":
+        return True   # no cheap check (os.kill would signal it): leave it to the age rule
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except (OSError, OverflowError):
-        return True   # EPERM: another user's live process
+        return True   # EPERM: another user's live process; OverflowError: no such pid, a foreign name
     return True
 
 
@@ -393,7 +398,7 @@ def save(model, out: str, external_threshold: int | None = None) -> list[str]:
         return [out]
     with _temporary(d) as (fd, tmp):
         with os.fdopen(fd, "wb") as f:
-            h = _Hashing(f)
+            h = HashingWriter(f)
             inits, made = _externalize(lm.inits, h)
         name = f"{base}.{h.hexdigest()[:16]}.data"
         for t in made:

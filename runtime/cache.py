@@ -33,6 +33,8 @@ import stat
 import tempfile
 import time
 
+from ..writer import pid_alive
+
 CACHE_LIMIT = 4 << 30   # bytes kept (entries and temporaries); the least recently used entries go first
 FORMAT = 2              # of keys and entries; 2: keys cover external data, entries carry their digests
 INDEX = "digests.json"
@@ -69,20 +71,6 @@ def cache_key(model_digest: str, provider: str, level: str, ort_version: str) ->
               "optimization": level, "machine": machine(), "format": FORMAT}
     key = hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()
     return key, fields
-
-
-class HashingWriter:
-    """A file wrapper that hashes what is written through it."""
-
-    def __init__(self, f):
-        self.f, self.h = f, hashlib.sha256()
-
-    def write(self, b):
-        self.h.update(b)
-        return self.f.write(b)
-
-    def hexdigest(self) -> str:
-        return self.h.hexdigest()
 
 
 # ---------------------------------------------------------------- digests
@@ -279,18 +267,6 @@ def touch(d: str, key: str) -> None:
 
 # ---------------------------------------------------------------- temporaries and size
 
-def _alive(pid: int) -> bool:
-    if os.name != "posix":
-        return True   # no cheap check: leave it to the age rule
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:
-        return True   # exists, another user's
-    return True
-
-
 def _remove(path: str) -> None:
     if os.path.isdir(path) and not os.path.islink(path):
         shutil.rmtree(path, ignore_errors=True)
@@ -306,7 +282,7 @@ def _stale(name: str, path: str, now: float) -> bool:
     m = _TEMP.match(name)
     if not m and not _LEGACY.match(name):
         return False
-    if m and m.group(1) == _HOST and not _alive(int(m.group(2))):
+    if m and m.group(1) == _HOST and not pid_alive(int(m.group(2))):
         return True
     try:
         return now - os.lstat(path).st_mtime > STALE_S

@@ -276,7 +276,8 @@ def load(source, device: str = "auto", *, threads: int | None = None, cache: boo
     # Write the model beside the cache, hashing as it goes: onnxruntime reads
     # it from the file and no in-memory copy of the weights is made. The name
     # carries this process's id: if it is killed, a later run deletes the file.
-    from .cache import HashingWriter, temp_prefix
+    from ..writer import HashingWriter
+    from .cache import temp_prefix
     tmp = None
     try:
         try:

@@ -86,6 +86,14 @@ def torch_params(fn: str, kwargs: dict) -> tuple[dict, int]:
     return sd, sum(p.numel() for p in m.parameters())
 
 
+def _same_names_and_shapes(ours: dict, theirs: dict) -> None:
+    missing = sorted(set(theirs) - set(ours))
+    extra = sorted(set(ours) - set(theirs))
+    assert not missing and not extra, f"missing {missing[:8]}... extra {extra[:8]}..."
+    wrong = {k: (ours[k], theirs[k]) for k in ours if ours[k] != theirs[k]}
+    assert not wrong, f"shapes differ: {list(wrong.items())[:8]}"
+
+
 @pytest.mark.parametrize("module,model,params,fn,kwargs,published", MODELS,
                          ids=[f"{m[1]}{'-' + '-'.join(m[2]) if m[2] else ''}" for m in MODELS])
 def test_names_shapes_and_counts_match_torch(module, model, params, fn, kwargs, published):
@@ -93,11 +101,7 @@ def test_names_shapes_and_counts_match_torch(module, model, params, fn, kwargs, 
     _need(NEEDS.get(module, []) + (NEEDS_AUX if aux else []), aux)
     ours, count = our_params(std_check(module, model, params))
     theirs, torch_count = torch_params(fn, kwargs)
-    missing = sorted(set(theirs) - set(ours))
-    extra = sorted(set(ours) - set(theirs))
-    assert not missing and not extra, f"missing {missing[:8]}... extra {extra[:8]}..."
-    wrong = {k: (ours[k], theirs[k]) for k in ours if ours[k] != theirs[k]}
-    assert not wrong, f"shapes differ: {list(wrong.items())[:8]}"
+    _same_names_and_shapes(ours, theirs)
     assert count == published == torch_count
 
 
@@ -159,11 +163,7 @@ def tv_params(builder: str, kwargs: dict) -> tuple[dict, int]:
 def test_names_shapes_and_counts_match_torchvision(module, model, params, builder, kwargs, published):
     ours, count = our_params(std_check(module, model, params))
     theirs, tv_count = tv_params(builder, kwargs)
-    missing = sorted(set(theirs) - set(ours))
-    extra = sorted(set(ours) - set(theirs))
-    assert not missing and not extra, f"missing {missing[:8]}... extra {extra[:8]}..."
-    wrong = {k: (ours[k], theirs[k]) for k in ours if ours[k] != theirs[k]}
-    assert not wrong, f"shapes differ: {list(wrong.items())[:8]}"
+    _same_names_and_shapes(ours, theirs)
     assert count == published == tv_count
 
 

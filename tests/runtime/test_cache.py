@@ -167,6 +167,21 @@ def test_temporaries_of_dead_processes_are_swept(lenet_onnx, _cache):
     assert os.path.exists(live_file)
 
 
+def test_a_temporary_named_with_an_impossible_pid_is_left_to_the_age_rule(lenet_onnx, _cache):
+    # a pid too large for the OS (a copied-in or hand-made name) is "unsure", not a crash
+    from nnd.runtime import cache as C
+    d = _sessions(_cache)
+    os.makedirs(d, exist_ok=True)
+    young = os.path.join(d, f"{C.temp_prefix(10 ** 30)}young.onnx")
+    old = os.path.join(d, f"{C.temp_prefix(10 ** 30)}old.onnx")
+    for p in (young, old):
+        with open(p, "wb") as f:
+            f.write(b"x")
+    os.utime(old, (time.time() - 2 * C.STALE_S,) * 2)
+    S.create_session(lenet_onnx, "cpu")
+    assert os.path.exists(young) and not os.path.exists(old)
+
+
 def test_the_size_limit_counts_temporaries(lenet_onnx, two_lenets, _cache, monkeypatch):
     from nnd.runtime import cache as C
     a, b = two_lenets
