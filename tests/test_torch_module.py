@@ -153,6 +153,15 @@ def test_frozen_parameters_are_unchanged_after_an_epoch():
         assert torch.equal(before[k], after[k]) == (k in m.frozen_names()), k
 
 
+def test_a_frozen_chain_is_frozen_in_the_module():
+    text = ("block Blk {\n    input x\n    output y = x -> Linear(4) as fc\n}\n"
+            "model M {\n    input x: [N, 4]\n    output y = x -> (Linear(4) -> ReLU)(trainable = false) as stem"
+            " -> (Blk * 2)(trainable = false) as layers -> Linear(1) as head\n}\n")
+    m = nnd.torch.module(text=text)
+    assert m.frozen_names() == ["stem.0.weight", "stem.0.bias", "layers.0.fc.weight", "layers.0.fc.bias",
+                                "layers.1.fc.weight", "layers.1.fc.bias"]
+
+
 def test_dropout_is_off_in_eval_and_on_in_train_and_mc_always():
     m = nnd.torch.module(text="model M {\n    input x: [N, 1000]\n    output y = x -> Dropout(0.5)\n"
                               "    output z = x -> Dropout(0.5, mc = true)\n}\n")
