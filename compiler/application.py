@@ -21,8 +21,8 @@ from .scope import MAX_DEPTH, MAX_NODES, Abort, Definition, Env, Frame, NameScop
 from .shapes import fmt_shape
 from .training_attrs import training_kwargs
 from .expressions import PIPE_LAYERS
-from .values import (CALLABLE_LAYERS, POISON, BlockVal, Builtin, Chain, LayerKind, LayerVal, Named, Repeat, Shared,
-                     Tensor, show)
+from .values import (CALLABLE_LAYERS, POISON, BlockVal, Builtin, Chain, LayerKind, LayerVal, Named, Repeat, Scoped,
+                     Shared, Tensor, show)
 
 
 def _bind_keywords(what: str, names: list, kw: dict, args: dict, spans: dict) -> None:
@@ -229,6 +229,13 @@ class Application:
             return self.apply(f.item, xs, names, f.span, f.name)
         if isinstance(f, Shared):
             return self._apply_shared(f, xs, span)
+        if isinstance(f, Scoped):   # its training attributes reach every layer inside, as a block's
+            outer = getattr(self, "training_scope", {})
+            self.training_scope = {**outer, **f.training}
+            try:
+                return self.apply(f.item, xs, names, span, explicit)
+            finally:
+                self.training_scope = outer
         if isinstance(f, LayerKind):
             f = self.make_layer(f.name, [], {}, span)
         if isinstance(f, Definition):

@@ -17,8 +17,8 @@ from .layers import REGISTRY
 from .scope import MAX_DEPTH, MAX_INT, MAX_LIST, MAX_REPEAT, MAX_SYM_TEXT, Definition, Env, _is_arith, _is_int, _is_num
 from .shapes import Sym, fmt_shape
 from .training_attrs import training_kwargs
-from .values import (CALLABLE_LAYERS, POISON, BlockVal, Builtin, Function, LayerKind, Method, Repeat, Tensor, show,
-                     type_name)
+from .values import (CALLABLE_LAYERS, POISON, BlockVal, Builtin, Chain, Function, LayerKind, Method, Named, Repeat,
+                     Scoped, Tensor, show, type_name)
 
 # The operators on tensors: the layer each applies (one tensor and a number
 # give the same layer with `scalar`).
@@ -417,7 +417,25 @@ class Expressions:
                 return self.make_layer(PIPE_LAYERS[f.name], pos, kw, n.span)
             self.callee_span = n.func.span
             return f.fn(pos, kw, n.span)
+        if isinstance(f, (Chain, Repeat, Named, Scoped)):
+            return self._scoped(f, pos, kw, n.span)
         raise error("E0117", f"{show(f)} cannot be called", n.func.span)
+
+    def _scoped(self, f, pos, kw, span):
+        """`(A -> B)(trainable = false)`, `(Block * 3)(l2 = 1e-4)`: a chain
+        or a repetition takes the training attributes only, for every layer
+        inside it."""
+        from .training_attrs import KEYWORDS
+        allowed = ", ".join(f"`{k}`" for k in KEYWORDS)
+        if pos:
+            raise error("E0105", "a chain of layers takes no positional arguments", pos[0][1],
+                        help=f"only training attributes, by name: {allowed}")
+        rest, training = training_kwargs(kw, [])
+        if rest:
+            k, (_, s) = next(iter(rest.items()))
+            raise error("E0103", f"a chain of layers has no parameter `{k}`", s,
+                        help=f"a chain takes the training attributes only: {allowed}")
+        return Scoped(f, training, span) if training else f
 
     def _number_fn(self, name, v, arg_span, span):
         """`sqrt(64)`: a tensor function's value on a number, now."""

@@ -102,6 +102,16 @@ class Named:
 
 
 @dataclass(eq=False)
+class Scoped:
+    """`(A -> B)(trainable = false)`: a chain or repetition with training
+    attributes for every layer inside it, as a block call's."""
+
+    item: Any
+    training: dict
+    span: Span
+
+
+@dataclass(eq=False)
 class Method:
     """`x.transpose`: a tensor function with its first input bound, to be called."""
 
@@ -141,7 +151,7 @@ class Function:
     env: Any   # the Env it was defined in (so it sees itself: recursion)
 
 
-CALLABLE_LAYERS = (LayerKind, LayerVal, BlockVal, Chain, Repeat, Named, Shared)
+CALLABLE_LAYERS = (LayerKind, LayerVal, BlockVal, Chain, Repeat, Named, Shared, Scoped)
 
 
 def show(v) -> str:
@@ -168,7 +178,7 @@ def show(v) -> str:
         return f"the shared instance `{v.name}`"
     if isinstance(v, Function):
         return f"the function `{v.defn.name}`"
-    if isinstance(v, (Chain, Repeat, Named)):
+    if isinstance(v, (Chain, Repeat, Named, Scoped)):
         return "a chain of layers"
     if v is None:
         return "nothing"

@@ -15,10 +15,12 @@ from helpers import rel_err, run_onnx  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXAMPLES = sorted(f for f in os.listdir(os.path.join(ROOT, "examples")) if f.endswith(".nnd"))
+TINY_VIT = "VisionTransformer(patch_size = 16, num_layers = 2, num_heads = 2, hidden_dim = 32, mlp_dim = 64, " \
+           "classes = 10, size = 32)"
 STD = [("resnet", "ResNet18(size = 64, classes = 10)"), ("resnet", "ResNet50(size = 64, classes = 10)"),
        ("densenet", "DenseNet121(size = 64, classes = 10)"), ("mobilenet", "MobileNetV1(size = 64, classes = 10)"),
        ("inception", "GoogLeNet(size = 64, classes = 10, aux_logits = true)"),
-       ("unet", "UNet(size = 32, base = 8, batch_norm = true)")]
+       ("unet", "UNet(size = 32, base = 8, batch_norm = true)"), ("vit", TINY_VIT)]
 
 
 def _same_as_onnx(**src):
@@ -151,6 +153,15 @@ def test_frozen_parameters_are_unchanged_after_an_epoch():
         assert torch.equal(before[k], after[k]) == (k in m.frozen_names()), k
 
 
+def test_a_frozen_chain_is_frozen_in_the_module():
+    text = ("block Blk {\n    input x\n    output y = x -> Linear(4) as fc\n}\n"
+            "model M {\n    input x: [N, 4]\n    output y = x -> (Linear(4) -> ReLU)(trainable = false) as stem"
+            " -> (Blk * 2)(trainable = false) as layers -> Linear(1) as head\n}\n")
+    m = nnd.torch.module(text=text)
+    assert m.frozen_names() == ["stem.0.weight", "stem.0.bias", "layers.0.fc.weight", "layers.0.fc.bias",
+                                "layers.1.fc.weight", "layers.1.fc.bias"]
+
+
 def test_dropout_is_off_in_eval_and_on_in_train_and_mc_always():
     m = nnd.torch.module(text="model M {\n    input x: [N, 1000]\n    output y = x -> Dropout(0.5)\n"
                               "    output z = x -> Dropout(0.5, mc = true)\n}\n")
@@ -228,3 +239,89 @@ def test_params_and_attention_weights_are_held_under_their_names():
                                     "enc.attn.out_proj.weight", "enc.attn.out_proj.bias"]
     assert isinstance(m.get_submodule("enc.attn.out_proj"), torch.nn.Module)
     _same_as_onnx(text=text)
+
+
+def _train_outputs(m, *xs):
+    m.train()
+    out = m(*xs)
+    return out if isinstance(out, tuple) else (out,)
+
+
+@pytest.mark.parametrize("name", EXAMPLES)
+def test_every_trainable_parameter_gets_a_gradient(name):
+    """The layer entries compute with the module's own tensors: attention,
+    recurrent layers and embeddings too (a copy into a torch module would
+    cut them off from the loss)."""
+    m = nnd.torch.module(path=os.path.join(ROOT, "examples", name), seed=0)
+    xs = []
+    for n, shape in zip(m.input_names, m.input_shapes):
+        dims = [d if isinstance(d, int) else 2 if str(d) == "N" else 7 for d in shape]
+        xs.append(torch.randint(0, 50, dims) if n == "ids" else torch.randn(*dims))
+    sum(o.float().sum() for o in _train_outputs(m, *xs)).backward()
+    missing = [k for k, p in m.named_parameters() if p.requires_grad and p.grad is None]
+    assert not missing
+
+
+def test_a_small_vit_trains_from_nnd_torch():
+    """std.vit at 32x32, two layers: a few SGD steps on one batch lower the
+    loss, and the gradient reaches the class token, the position embedding
+    and the attention's projections (its forward equals ONNX: STD above)."""
+    m = nnd.torch.module(text=f"import std.vit\nmodel Chosen = {TINY_VIT}\n", seed=0).train()
+    torch.manual_seed(0)
+    x, t = torch.randn(4, 3, 32, 32), torch.tensor([1, 3, 5, 7])
+    opt = torch.optim.SGD(m.parameters(), lr=0.05)
+    losses = []
+    for _ in range(5):
+        loss = torch.nn.functional.cross_entropy(m(x), t)
+        opt.zero_grad()
+        loss.backward()
+        if not losses:
+            for k in ("class_token", "encoder.pos_embedding",
+                      "encoder.layers.encoder_layer_0.self_attention.in_proj_weight",
+                      "encoder.layers.encoder_layer_1.self_attention.out_proj.weight"):
+                g = m.get_parameter(k).grad
+                assert g is not None and float(g.abs().max()) > 0, k
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < losses[0]
+
+
+ATTN = ("model M {{\n    input x: [N, 6, 8]\n"
+        "    output y = x -> MultiheadAttention(8, 2, dropout = {p}, batch_first = true) as attn\n}}\n")
+RNN = ("model M {{\n    input x: [N, 6, 4]\n"
+       "    out, h = x -> {kind}(5, num_layers = 2, dropout = {p}, batch_first = true) as rnn   # allow(W0003)\n"
+       "    output y = out\n}}\n")
+LSTM = ("model M {{\n    input x: [N, 6, 4]\n"
+        "    out, h, c = x -> LSTM(5, num_layers = 2, dropout = {p}, batch_first = true) as rnn   # allow(W0003)\n"
+        "    output y = out\n}}\n")
+
+
+@pytest.mark.parametrize("text", [ATTN, LSTM, RNN.replace("{kind}", "GRU"), RNN.replace("{kind}", "RNN")],
+                         ids=["attention", "lstm", "gru", "rnn"])
+def test_attention_and_recurrent_dropout_drop_in_training_only(text):
+    x = torch.randn(3, 6, 8 if "Multihead" in text else 4)
+    m = nnd.torch.module(text=text.format(p=0.5), seed=0)
+    with torch.no_grad():
+        ev = m.eval()(x)
+        torch.manual_seed(0)
+        tr = m.train()(x)
+        torch.manual_seed(1)
+        tr2 = m(x)
+    assert not torch.allclose(tr, ev, atol=1e-4) and not torch.allclose(tr, tr2, atol=1e-4)
+    # The same draws as torch's own module in train(), from the same seed.
+    if "Multihead" in text:
+        ref = torch.nn.MultiheadAttention(8, 2, dropout=0.5, batch_first=True)
+        args = (x, x, x)
+    else:
+        kind = "LSTM" if "LSTM" in text else "GRU" if "GRU" in text else "RNN"
+        ref = getattr(torch.nn, kind)(4, 5, num_layers=2, dropout=0.5, batch_first=True)
+        args = (x,)
+    ref.load_state_dict({k.removeprefix("attn.").removeprefix("rnn."): v for k, v in m.state_dict().items()})
+    with torch.no_grad():
+        torch.manual_seed(0)
+        assert torch.allclose(ref.train()(*args)[0], tr, atol=1e-6)
+        assert torch.allclose(ref.eval()(*args)[0], ev, atol=1e-6)
+    _same_as_onnx(text=text.format(p=0.5))                  # eval() is the compiled model
+    m0 = nnd.torch.module(text=text.format(p=0.0), seed=0)
+    with torch.no_grad():
+        assert torch.equal(m0.train()(x), m0.eval()(x))

@@ -169,3 +169,27 @@ def test_each_optimizer_and_schedule_trains(tmp_path, optimizer):
                      schedule, "--epochs", "2", "--batch", "16", "--clip-grad", "1.0", "-q", "-o", str(out)]) == 0
         got.append(load_file(str(out))["main_output.weight"])
     assert not np.array_equal(got[0], got[1]) and not np.array_equal(got[1], got[2])
+
+
+def test_vit_example_trains_an_epoch_and_every_weight_moves(tmp_path, capsys):
+    """examples/vit.nnd (class token, position embedding, attention, a
+    run-time batch size in `expand`) for one epoch on random images: every
+    parameter, the attention's projections included, is updated, and the
+    result compiles and runs."""
+    import nnd
+    import nnd.torch
+    from safetensors.numpy import load_file
+    path = os.path.join(ROOT, "examples", "vit.nnd")
+    rng = np.random.default_rng(0)
+    images = rng.standard_normal((12, 3, 32, 32)).astype(np.float32)
+    np.savez(tmp_path / "d.npz", image=images, logits=rng.integers(0, 10, 12))
+    out = tmp_path / "w.safetensors"
+    assert main(["train", path, "-d", str(tmp_path / "d.npz"), "--loss", "logits=ce", "--epochs", "1", "--batch",
+                 "4", "--val-split", "0", "--optimizer", "adam", "-p", "depth=1", "-o", str(out)]) == 0
+    assert "epoch 1/1  loss logits " in capsys.readouterr().err
+    trained = load_file(str(out))
+    initial = nnd.torch.module(path, params={"depth": 1}, seed=0).state_dict()
+    assert sorted(trained) == sorted(initial)
+    assert [k for k in initial if np.array_equal(trained[k], initial[k].numpy())] == []
+    (logits,) = run_onnx(nnd.compile(path, params={"depth": 1}, weights=str(out)), {"image": images[:3]})
+    assert logits.shape == (3, 10) and np.isfinite(logits).all()

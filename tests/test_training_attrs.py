@@ -93,3 +93,39 @@ def test_summary_shows_trainable_frozen_and_regularized(tmp_path, capsys):
     f.write_text(program(""))
     assert main(["summary", str(f)]) == 0
     assert "training:" not in capsys.readouterr().out
+
+
+CHAIN = ("block Blk {{\n    input x\n    output y = x -> Linear(4) as fc\n}}\n"
+         "model M {{\n    input x: [N, 4]\n    output y = x -> {stage} -> Linear(2) as head\n}}\n")
+
+
+@pytest.mark.parametrize("stage,frozen", [
+    ("(Linear(8) -> ReLU -> Linear(4))(trainable = false) as stem", ["stem.0", "stem.2"]),
+    ("(Blk * 2)(trainable = false) as layers", ["layers.0.fc", "layers.1.fc"]),
+    ("(Linear(8) -> Blk * 2)(trainable = false)", ["linear_0", "blk_0.fc", "blk_1.fc"]),
+    ("(Linear(8) -> Linear(4, trainable = true) as keep)(trainable = false) as stem", ["stem.0"]),
+])
+def test_a_chain_or_a_repetition_takes_training_attributes_for_every_layer_inside(stage, frozen):
+    got = json.loads(_meta(nnd.compile(text=CHAIN.format(stage=stage)))["nnd.training"])
+    assert got == {f"{n}.{p}": {"trainable": False} for n in frozen for p in ("weight", "bias")}
+
+
+def test_a_chain_bound_to_a_name_takes_them_where_it_is_used():
+    text = ("model M {\n    input x: [N, 4]\n    let stem = Linear(8) -> Linear(4)\n"
+            "    output y = x -> stem(l2 = 0.5, max_norm = 2) -> stem -> Linear(2) as head\n}\n")
+    got = json.loads(_meta(nnd.compile(text=text))["nnd.training"])
+    both = {"l2": 0.5, "max_norm": 2.0}   # the second use (linear_2, linear_3) has none
+    assert got == {"linear_0.weight": both, "linear_1.weight": both}
+
+
+@pytest.mark.parametrize("call,code,message,at", [
+    ("(8)", "E0105", "a chain of layers takes no positional arguments", "8"),
+    ("(frozen = true)", "E0103", "a chain of layers has no parameter `frozen`", "frozen"),
+    ("(trainable = 1)", "E0106", "`trainable` must be `true` or `false`; got 1", "trainable"),
+])
+def test_a_chain_takes_only_training_attributes(call, code, message, at):
+    text = CHAIN.format(stage=f"(Linear(8) -> ReLU){call}")
+    errs = nnd.check(text=text).errors
+    assert [(d.code, d.message) for d in errs] == [(code, message)]
+    line = text.splitlines()[errs[0].span.line - 1]
+    assert line[errs[0].span.column - 1:].startswith(at)

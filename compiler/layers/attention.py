@@ -42,9 +42,10 @@ class MultiheadAttention(Layer):
     `causal`. A query whose keys are all masked gets zero weights (its
     output is the output projection's bias), as PyTorch's math path gives;
     PyTorch gives NaN there with `need_weights=True` and on its fast path
-    (batch-first self-attention at inference). `dropout` (on the
-    attention weights in training) is the identity here; `add_bias_kv` and
-    `add_zero_attn` are not supported.
+    (batch-first self-attention at inference). `dropout` drops attention
+    weights in training (nnd.torch in `train()`, as PyTorch) and is the
+    identity in the compiled model; `add_bias_kv` and `add_zero_attn` are
+    not supported.
 
     Lowered to plain ONNX ops in the pattern of BERT's exports: MatMul + Add
     for each projection (the weight Transposes and the split of
@@ -60,7 +61,7 @@ class MultiheadAttention(Layer):
     names = {"MultiheadAttention": None}
     params = (P("embed_dim", "int", doc="E, the model width; the query's last dimension"),
               P("num_heads", "int", doc="must divide `embed_dim`"),
-              P("dropout", "float", 0.0, doc="on the attention weights in training; the identity here"),
+              P("dropout", "float", 0.0, doc="on the attention weights in training; the identity at inference"),
               P("bias", "bool", True),
               P("add_bias_kv", "bool", False, doc="only `false`"),
               P("add_zero_attn", "bool", False, doc="only `false`"),
@@ -232,12 +233,23 @@ class MultiheadAttention(Layer):
             ([("attn_mask", [])] if a.attn_mask else [])
 
     def reference(self, a):
+        return self._run(a, training=False)
+
+    def train_reference(self, a):
+        # Dropout on the attention weights, as nn.MultiheadAttention in train().
+        return self._run(a, training=True) if a.dropout > 0 else None
+
+    def _run(self, a, training: bool):
         import torch
+        from torch.func import functional_call
+
+        # torch's module computes with the caller's parameters (functional_call), so gradients reach them
+        # (load_state_dict would copy them and cut the graph); on "meta" it holds no weights of its own and
+        # draws no random numbers (the dropout draws stay those of torch's module from the same seed).
+        m = torch.nn.MultiheadAttention(a.embed_dim, a.num_heads, dropout=a.dropout, bias=a.bias, kdim=a.kdim,
+                                        vdim=a.vdim, batch_first=a.batch_first, device="meta").train(training)
 
         def run(xs, params):
-            m = torch.nn.MultiheadAttention(a.embed_dim, a.num_heads, dropout=a.dropout, bias=a.bias,
-                                            kdim=a.kdim, vdim=a.vdim, batch_first=a.batch_first).eval()
-            m.load_state_dict(params, strict=True)
             n = len(xs) - self._masks(a)
             q, k, v = xs[:n] if n == 3 else xs[:1] * 3
             masks = list(xs[n:])
@@ -249,9 +261,11 @@ class MultiheadAttention(Layer):
                 if mask is not None and mask.dtype == torch.bool:
                     mask = torch.zeros(mask.shape).masked_fill(mask, float("-inf"))
                 mask = causal if mask is None else mask + causal
-            out, w = m(q, k, v, need_weights=a.need_weights, attn_mask=mask, key_padding_mask=pad)
+            out, w = functional_call(m, params, (q, k, v), dict(need_weights=a.need_weights, attn_mask=mask,
+                                                                key_padding_mask=pad), strict=True)
             if w is not None:   # a fully masked query: NaN in torch's need_weights path, zeros here
-                bias = m.out_proj.bias if m.out_proj.bias is not None else torch.zeros(())
+                bias = params.get("out_proj.bias")
+                bias = bias if bias is not None else torch.zeros(())
                 w = torch.nan_to_num(w, nan=0.0)
                 out = torch.where(torch.isnan(out), bias.expand_as(out), out)
             return [out] + ([w] if a.need_weights else [])

@@ -24,7 +24,8 @@ class Recurrent(Layer):
     `batch_first` is (D = 2 when `bidirectional`). Initial states are further
     inputs, as PyTorch's `(h0, c0)`: `(x, h0, c0) -> LSTM(...)`,
     `(x, h0) -> GRU(...)`, each `[num_layers*D, N, H]`; without them they are
-    zeros. `dropout` (between stacked layers) is the identity at inference.
+    zeros. `dropout` (between stacked layers) drops in training (nnd.torch in
+    `train()`, as PyTorch) and is the identity at inference.
     `proj_size` (LSTM with projections) is not supported: ONNX's LSTM has no
     projection. The outputs are separate tensors, so the next layer reads one
     by name: `out, h, c = x -> LSTM(64)`, then `y = out -> Linear(10)`
@@ -50,7 +51,7 @@ class Recurrent(Layer):
               P("num_layers", "int", 1, doc="stacked layers, each reading the previous one's output"),
               P("bias", "bool", True),
               P("batch_first", "bool", False, doc="input and output are [N, T, F] instead of [T, N, F]"),
-              P("dropout", "float", 0.0, doc="between stacked layers in training; the identity here"),
+              P("dropout", "float", 0.0, doc="between stacked layers in training; the identity at inference"),
               P("bidirectional", "bool", False),
               P("nonlinearity", "str", "tanh", choices=("tanh", "relu"), doc="`RNN` only"))
     n_inputs = None
@@ -161,19 +162,26 @@ class Recurrent(Layer):
         return [x, concat(hs)] + ([concat(cs)] if a.kind == "LSTM" else [])
 
     def reference(self, a):
+        return self._run(a, training=False)
+
+    def train_reference(self, a):
+        # Dropout between stacked layers, as PyTorch's modules in train().
+        return self._run(a, training=True) if a.dropout > 0 and a.num_layers > 1 else None
+
+    def _run(self, a, training: bool):
         import torch
+        from torch.func import functional_call
         cls = {"RNN": torch.nn.RNN, "LSTM": torch.nn.LSTM, "GRU": torch.nn.GRU}[a.kind]
         kw = {"nonlinearity": a.nonlinearity} if a.kind == "RNN" else {}
+        # torch's module with the caller's parameters (functional_call), so gradients reach them; on "meta"
+        # it holds no weights of its own and draws no random numbers.
+        m = cls(a.input_size, a.hidden_size, num_layers=a.num_layers, bias=a.bias, batch_first=a.batch_first,
+                dropout=a.dropout, bidirectional=a.bidirectional, device="meta", **kw).train(training)
 
         def run(xs, params):
-            m = cls(a.input_size, a.hidden_size, num_layers=a.num_layers, bias=a.bias,
-                    batch_first=a.batch_first, dropout=a.dropout, bidirectional=a.bidirectional, **kw).eval()
-            m.load_state_dict(params, strict=True)
             states = xs[1:]
-            if not states:
-                out, st = m(xs[0])
-            else:
-                out, st = m(xs[0], tuple(states) if a.kind == "LSTM" else states[0])
+            args = (xs[0],) if not states else (xs[0], tuple(states) if a.kind == "LSTM" else states[0])
+            out, st = functional_call(m, params, args, strict=True)
             return [out] + (list(st) if a.kind == "LSTM" else [st])
         return run
 
