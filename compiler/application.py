@@ -15,11 +15,11 @@ import re
 from . import ast
 from .diagnostics import CompileError, Diagnostic, Label, Span, did_you_mean, error
 from .layers import REGISTRY
-from .layers.base import ArgTypeError, Attrs, REQUIRED, ShapeError, coerce
+from .layers.base import ArgTypeError, Attrs, Layer, REQUIRED, ShapeError, coerce
 from .ir import weight_name
 from .scope import MAX_DEPTH, MAX_NODES, Abort, Definition, Env, Frame, NameScope
 from .shapes import fmt_shape
-from .training_attrs import training_kwargs
+from .training_attrs import KEYWORDS as TRAINING_KEYWORDS, training_kwargs
 from .expressions import PIPE_LAYERS
 from .values import (CALLABLE_LAYERS, POISON, BlockVal, Builtin, Chain, LayerKind, LayerVal, Named, Repeat, Scoped,
                      Shared, Tensor, show)
@@ -66,22 +66,23 @@ class Application:
             return POISON
 
     def _stage(self, st: ast.Stage, env: Env):
-        outer, self.stage_expr = getattr(self, "stage_expr", None), st.expr
+        outer, self.stage_expr = self.stage_expr, st.expr
         try:
             f = self.eval(st.expr, env)
         finally:
             self.stage_expr = outer
-        if isinstance(f, Builtin) and f.name in REGISTRY:   # `x -> max`: the reduction, not the builtin on numbers
-            f = LayerKind(f.name, REGISTRY[f.name])
-        elif isinstance(f, Builtin) and f.name in PIPE_LAYERS:   # `(a, b) -> concat`
-            if f.name == "split":
-                raise error("E0104", "`split` needs the parts to split into", st.expr.span,
-                            help="write `x -> split(2)` (equal parts) or `x -> split([16, 48])` (their sizes)")
-            f = LayerKind(PIPE_LAYERS[f.name], REGISTRY[PIPE_LAYERS[f.name]])
+        if isinstance(f, Builtin):
+            if f.name in REGISTRY:   # `x -> max`: the reduction, not the builtin on numbers
+                f = LayerKind(f.name, REGISTRY[f.name])
+            elif f.name in PIPE_LAYERS:   # `(a, b) -> concat`
+                if f.name == "split":
+                    raise error("E0104", "`split` needs the parts to split into", st.expr.span,
+                                help="write `x -> split(2)` (equal parts) or `x -> split([16, 48])` (their sizes)")
+                f = LayerKind(PIPE_LAYERS[f.name], REGISTRY[PIPE_LAYERS[f.name]])
         if st.name is not None:
             f = Named(f, self._layer_name(st.name, env), st.span)
         inner = f.item if isinstance(f, Named) else f
-        if inner is not POISON and not isinstance(inner, CALLABLE_LAYERS + (Definition,)):
+        if inner is not POISON and not isinstance(inner, _STAGES):
             hint = None
             call = st.expr.func.id if isinstance(st.expr, ast.Call) and isinstance(st.expr.func, ast.Name) else None
             if isinstance(inner, (Tensor, tuple)) and call in PIPE_LAYERS:
@@ -106,7 +107,7 @@ class Application:
                     self._unpack_help(e.diagnostic, len(xs), n, prev, st)
                 raise
             return out[0] if len(out) == 1 else tuple(out)
-        if isinstance(v, CALLABLE_LAYERS + (Definition,)):
+        if isinstance(v, _STAGES):
             items = v.items if isinstance(v, Chain) else [v]
             return Chain(items + [f], n.span)
         if isinstance(v, (tuple, list)) and any(x is POISON for x in v):
@@ -157,7 +158,10 @@ class Application:
             first, last = pos[0][1], pos[-1][1]
             pos = [(tuple(v for v, _ in pos), Span(first.file, first.line, first.column, last.end_line,
                                                    last.end_column))]
-        kw, training = training_kwargs(kw, [p.name for p in params])
+        names = [p.name for p in params]
+        training = {}
+        if kw and not _TRAINING.isdisjoint(kw):   # most calls have none: skip the split
+            kw, training = training_kwargs(kw, names)
         if len(pos) > len(params):
             extra_span = pos[len(params)][1]
             takes = f"at most {len(params)} argument{'s' * (len(params) != 1)}" if params else "no arguments"
@@ -167,7 +171,7 @@ class Application:
         args, spans = {}, {}
         for p, (v, s) in zip(params, pos):
             args[p.name], spans[p.name] = v, s
-        _bind_keywords(kind, [p.name for p in params], kw, args, spans)
+        _bind_keywords(kind, names, kw, args, spans)
         out = {}
         for p in params:
             if p.name in args:
@@ -221,6 +225,8 @@ class Application:
     def apply(self, f, xs: list, names: NameScope, span: Span, explicit: str | None = None) -> list:
         if any(x is POISON for x in xs):
             return [POISON]
+        if isinstance(f, LayerVal):   # the common case first
+            return self.apply_layer(f, xs, explicit, span, names)
         if isinstance(f, Named):
             if isinstance(f.item, Shared):
                 raise error("E0122", f"{show(f.item)} is named where it is made; one use cannot rename it",
@@ -284,9 +290,10 @@ class Application:
                                                help="a repetition or loop count is probably larger than meant")))
         name = (names or self.frame.names).name(explicit, lv.name.lower(), span)
         a = Attrs(lv.args)
-        a.kind, a.variant, a.name, a.weights = lv.name, spec.names[lv.name], name, {}
-        a.in_dtypes = [x.dtype for x in xs]   # for lowerings that differ by dtype (a bool or float mask)
-        bad_dtype = self._dtype_diagnostic(lv, a, xs, primary)
+        dtypes = [x.dtype for x in xs]
+        # in_dtypes: for lowerings that differ by dtype (a bool or float mask)
+        a.update(kind=lv.name, variant=spec.names[lv.name], name=name, weights={}, in_dtypes=dtypes)
+        bad_dtype = None if _dtypes_fit(spec, dtypes) else self._dtype_diagnostic(lv, a, xs, primary)
         if bad_dtype is not None:
             self.report(bad_dtype)
         if bad_dtype is not None or any(x.shape is None for x in xs):
@@ -299,12 +306,12 @@ class Application:
                 self.report(self._shape_diagnostic(e, lv, xs, primary))
                 shapes = [None] * spec.n_outputs(a)
                 a.weights = {}
-        dtype = "float32" if bad_dtype is not None else spec.out_dtype(a, [x.dtype for x in xs])
+        dtype = "float32" if bad_dtype is not None else spec.out_dtype(a, list(dtypes))
         n = self.ir.add_node(lv.name, name, a, shapes, lv.span, [(x.node, x.port) for x in xs],
                              [dtype] * len(shapes))
-        training = {**getattr(self, "training_scope", {}), **lv.training}
-        if training:   # kept beside the graph: the compiled ONNX does not change (train.py reads it)
-            self.ir.meta.setdefault("training", {})[name] = training
+        scope = self.training_scope
+        if scope or lv.training:   # kept beside the graph: the compiled ONNX does not change (train.py reads it)
+            self.ir.meta.setdefault("training", {})[name] = {**scope, **lv.training}
         return [Tensor(n, i, s, lv.span, dtype) for i, s in enumerate(shapes)]
 
     # ------------------------------------------------------------ shared instances
@@ -391,7 +398,7 @@ class Application:
         frame = Frame("block", defn, NameScope(self, inst), actuals=list(xs), instance=inst, call_span=bv.span)
         self.frames.append(frame)
         errors_before = len(self.diags)
-        outer = getattr(self, "training_scope", {})
+        outer = self.training_scope
         self.training_scope = {**outer, **bv.training}   # a block's training attributes reach every layer inside
         try:
             env = Env({}, genv)
@@ -409,6 +416,23 @@ class Application:
         for _, v, _ in frame.outputs:
             out.append(v if v is POISON else v.at(span))
         return out
+
+
+_TRAINING = frozenset(TRAINING_KEYWORDS)
+_STAGES = CALLABLE_LAYERS + (Definition,)   # what may follow `->`
+
+
+def _dtypes_fit(spec, dtypes: list) -> bool:
+    """The common case, checked without building the diagnostic's inputs:
+    a layer that takes one set of dtypes for every input, and inputs in it
+    (of one dtype where it must). False sends the check the long way."""
+    if type(spec).input_dtypes is not Layer.input_dtypes:
+        return False
+    ok = spec.dtypes
+    for d in dtypes:
+        if d not in ok:
+            return False
+    return not spec.same_dtypes or len(set(dtypes)) <= 1
 
 
 def _snake(name: str) -> str:

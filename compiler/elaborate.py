@@ -49,6 +49,8 @@ class Elaborator(Statements, Expressions, Application, Learned, ShapeHelp):
         self.ir: IR | None = None
         self.used_names: dict[str, Span | None] = {}
         self.frames: list[Frame] = []
+        self.training_scope: dict = {}   # the training attributes of the blocks being instantiated
+        self.stage_expr = None           # the expression of the pipe stage being evaluated
         self.builtins = self._builtins()
 
     # ------------------------------------------------------------ reporting

@@ -42,6 +42,7 @@ def _number_fns() -> dict:
 
 
 _NUMBER_FNS = _number_fns()
+_EVAL: dict = {}   # (elaborator class, node class) -> its _e_ method
 INT64_MAX = 2 ** 63 - 1   # ONNX Slice's "to the end"
 
 
@@ -49,8 +50,12 @@ class Expressions:
     """Expressions evaluated to values, and the built-in functions."""
 
     def eval(self, n, env: Env, symbolic: bool = False):
-        m = getattr(self, "_e_" + type(n).__name__)
-        return m(n, env, symbolic)
+        key = (type(self), type(n))
+        try:
+            m = _EVAL[key]
+        except KeyError:   # once per node type: a fresh "_e_" string missed Python's method cache each time
+            m = _EVAL[key] = getattr(type(self), "_e_" + type(n).__name__)
+        return m(self, n, env, symbolic)
 
     def _e_Literal(self, n, env, sym):
         if isinstance(n.value, ast.HugeNumber):
@@ -70,8 +75,8 @@ class Expressions:
             if sym and n.id[:1].isalpha():
                 return Sym.symbol(n.id)
             raise self._unknown(n.id, n.span, env) from None
-        if isinstance(v, Tensor):
-            return v.at(n.span)
+        if isinstance(v, Tensor):   # v.at(n.span), inline: every name of a tensor comes here
+            return Tensor(v.node, v.port, v.shape, n.span, v.dtype)
         return v
 
     def _e_ListExpr(self, n, env, sym):
@@ -411,7 +416,7 @@ class Expressions:
             kw, training = training_kwargs(kw, [p.name for p in f.defn.params])
             return BlockVal(f.defn, f.module, self._bind_params(f.defn, pos, kw, n.span, env), n.span, training)
         if isinstance(f, Builtin):
-            if n is getattr(self, "stage_expr", None) and f.name in PIPE_LAYERS \
+            if n is self.stage_expr and f.name in PIPE_LAYERS \
                     and not any(isinstance(v, Tensor) for v, _ in pos):
                 # `(a, b) -> concat(axis = 1)`, `x -> split(2)`: the layer, fed by the pipe
                 return self.make_layer(PIPE_LAYERS[f.name], pos, kw, n.span)

@@ -242,13 +242,22 @@ def _intermediates(ir: IR, tensor: dict, e: Emitter) -> list:
     skip = {vi for vi in (ir.node(n)["name"] for n in ir.inputs)}
     skip.update(o.name for o in ir.outputs)
     skip.update(i.name for i in e.initializers)
-    out = []
+    out, made = [], {}
     for (n, port), name in sorted(tensor.items()):
         shape = ir.node(n)["shapes"][port]
         if name in skip or shape is None:
             continue
         skip.add(name)
-        out.append(_value_info(name, shape, ir.dtype_of(n, port)))
+        # Many tensors share a type: build each type once (onnx.helper is
+        # slow), then copy it under each tensor's name; the bytes are the same.
+        key = (tuple(shape), ir.dtype_of(n, port))
+        proto = made.get(key)
+        if proto is None:
+            proto = made[key] = _value_info(name, *key)
+        vi = onnx.ValueInfoProto()
+        vi.CopyFrom(proto)
+        vi.name = name
+        out.append(vi)
     return out
 
 

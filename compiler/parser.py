@@ -17,7 +17,6 @@ from lark.exceptions import UnexpectedInput
 from . import ast
 from .diagnostics import Diagnostic, Span
 from .lexer import FastLexer
-from .syntax_errors import syntax_diagnostic
 
 # Brackets (`(`, `[` and `{` together) nested deeper than this are an error
 # (E0119), found by the post-lexer as the tokens stream in, so that the
@@ -506,6 +505,7 @@ def _parse(text: str, file: str, start: str):
             _TRANSFORMER.file = file
             return parser.parse(text, start=start)
     except UnexpectedInput as e:
+        from .syntax_errors import syntax_diagnostic   # only a file with a syntax error needs it
         raise ParseError(syntax_diagnostic(e, text, file, _lark().terminals)) from None
     except _TooDeep as e:
         t = e.token

@@ -260,9 +260,12 @@ def _least(d) -> int:
     else (a difference, a floor division) 1."""
     if isinstance(d, int):
         return d
-    if all(c > 0 and a.isidentifier() for a, c in d.terms.items()):
-        return max(1, d.const + sum(d.terms.values()))
-    return 1
+    least = d.const   # a loop, not all() and sum(): every symbolic size of every layer comes here
+    for a, c in d.terms.items():
+        if c <= 0 or not a.isidentifier():
+            return 1
+        least += c
+    return least if least > 1 else 1
 
 
 def _too_big(shape) -> str | None:
@@ -272,7 +275,7 @@ def _too_big(shape) -> str | None:
         return None
     n = 1
     for d in shape:
-        n *= _least(d)
+        n *= d if type(d) is int else _least(d)   # most sizes are ints: no call for them
     if n * 4 <= MAX_TENSOR_BYTES:
         return None
     open_ = [d for d in shape if not isinstance(d, int)]
