@@ -5,6 +5,8 @@ measured in this run on the same weights.
     python benchmarks/run.py             # the default repetitions
     python benchmarks/run.py --full      # everything, the dynamo exporter on the 3,000-layer chain too
 
+    python benchmarks/run.py --quick --only compile,infer --models mobilenet_v2,vit_b_16   # some rows
+
 Sections (pick with --only compile,memory,infer,session):
   compile  whole-process compile time: `nndc compile` vs the script a PyTorch
            user runs (torch.onnx.export, TorchScript and dynamo exporters)
@@ -14,8 +16,14 @@ Sections (pick with --only compile,memory,infer,session):
            onnxruntime vs torch eager (and on CUDA when a GPU is usable)
   session  VGG-16 session creation, first vs cached optimized model
 
+The standard-library rows (mobilenet_v2, efficientnet_b0, convnext_tiny,
+vit_b_16; see tvmodels.py) compile `import std.X` with torchvision's weights
+(`--weights`) against a script that builds torchvision's model, loads the
+same weights and exports it (TorchScript only), and time both ONNX files.
+
 Needs the `bench` extra (torch; onnxscript for the dynamo exporter, whose
-column reads n/a without it).
+column reads n/a without it), and the `test` extra (torchvision, safetensors)
+for the standard-library rows.
 """
 
 from __future__ import annotations
@@ -32,11 +40,14 @@ sys.path.insert(0, HERE)
 
 import numpy as np  # noqa: E402
 
+import collections  # noqa: E402
+
 import common as C  # noqa: E402
 import models as M  # noqa: E402
+import tvmodels as TV  # noqa: E402
 
-COMPILE_MODELS = ["lenet5", "resnet50", "vgg16", "chain100", "chain1000", "chain3000"]
-INFER_MODELS = ["lenet5", "resnet50", "vgg16"]
+COMPILE_MODELS = ["lenet5", "resnet50", "vgg16", "chain100", "chain1000", "chain3000", *TV.MODELS]
+INFER_MODELS = ["lenet5", "resnet50", "vgg16", *TV.MODELS]
 LAYERS = {"chain100": 100, "chain1000": 1000, "chain3000": 3000, "chain10000": 10000}
 
 
@@ -55,6 +66,22 @@ def have_onnxscript() -> bool:
 
 # ------------------------------------------------------------------ compile
 
+def tv_files(tmp: str, name: str) -> dict:
+    """A torchvision model's weights (written once per run), nnd source, export
+    script, and the commands that compile each side to its .onnx."""
+    f = {k: os.path.join(tmp, f"{name}.{k}") for k in ("safetensors", "nnd", "export.py", "nnd.onnx", "torch.onnx")}
+    if not os.path.exists(f["safetensors"]):
+        log(f"{name}: torchvision weights")
+        TV.save_weights(name, f["safetensors"])
+        with open(f["nnd"], "w") as h:
+            h.write(TV.nnd_source(name))
+        with open(f["export.py"], "w") as h:
+            h.write(TV.export_script(name, f["safetensors"], f["torch.onnx"]))
+    f["nndc"] = C.nndc() + ["compile", f["nnd"], "--weights", f["safetensors"], "-o", f["nnd.onnx"]]
+    f["torchscript"] = [C.PY, f["export.py"]]
+    return f
+
+
 def export_script(name: str, out: str, dynamo: bool) -> str:
     shape = M.input_shape(name, 1)
     return (M.TORCH_SOURCE + f"\n\nmodel = build({name!r}).eval()\n"
@@ -67,17 +94,11 @@ def bench_compile(tmp: str, cfg) -> dict:
     dyn_ok = have_onnxscript()
     results = {}
     for name in cfg.compile_models:
-        src = os.path.join(tmp, f"{name}.nnd")
-        with open(src, "w") as f:
-            f.write(M.nnd_source(name))
-        jobs = {"nndc": C.nndc() + ["compile", src, "-o", os.path.join(tmp, f"{name}.nnd.onnx")]}
-        for exporter, dynamo in (("torchscript", False), ("dynamo", True)):
-            if dynamo and (not dyn_ok or name in cfg.skip_dynamo):
-                continue
-            script = os.path.join(tmp, f"export_{name}_{exporter}.py")
-            with open(script, "w") as f:
-                f.write(export_script(name, os.path.join(tmp, f"{name}.{exporter}.onnx"), dynamo))
-            jobs[exporter] = [C.PY, script]
+        if name in TV.MODELS:   # with torchvision's weights on both sides; no dynamo export
+            f = tv_files(tmp, name)
+            jobs = {"nndc": f["nndc"], "torchscript": f["torchscript"]}
+        else:
+            jobs = compile_jobs(tmp, name, cfg, dyn_ok)
         times: dict = {k: [] for k in jobs}
         failed: dict = {}
         reps = {k: (cfg.reps_nnd if k == "nndc" else cfg.reps_torch) for k in jobs}
@@ -101,13 +122,30 @@ def bench_compile(tmp: str, cfg) -> dict:
         if failed:
             res["failed"] = failed
             log(f"  failed: {failed}")
-        if not dyn_ok:
+        if name in TV.MODELS:
+            res["dynamo_note"] = "not run (torchvision model)"
+        elif not dyn_ok:
             res["dynamo_note"] = "onnxscript is not installed"
         elif name in cfg.skip_dynamo:
             res["dynamo_note"] = "skipped (--full runs it)"
         log("  " + ", ".join(f"{k} {C.fmt_s(v)}" for k, v in res.items() if k in jobs))
         results[name] = res
     return results
+
+
+def compile_jobs(tmp: str, name: str, cfg, dyn_ok: bool) -> dict:
+    src = os.path.join(tmp, f"{name}.nnd")
+    with open(src, "w") as f:
+        f.write(M.nnd_source(name))
+    jobs = {"nndc": C.nndc() + ["compile", src, "-o", os.path.join(tmp, f"{name}.nnd.onnx")]}
+    for exporter, dynamo in (("torchscript", False), ("dynamo", True)):
+        if dynamo and (not dyn_ok or name in cfg.skip_dynamo):
+            continue
+        script = os.path.join(tmp, f"export_{name}_{exporter}.py")
+        with open(script, "w") as f:
+            f.write(export_script(name, os.path.join(tmp, f"{name}.{exporter}.onnx"), dynamo))
+        jobs[exporter] = [C.PY, script]
+    return jobs
 
 
 def compile_table(res: dict) -> str:
@@ -221,17 +259,34 @@ def bench_infer(tmp: str, cfg, device: str = "cpu") -> dict:
     threads = cfg.threads
     torch.set_num_threads(threads)
     results = {}
-    for name in INFER_MODELS:
+    for name in cfg.infer_models:
         log(f"infer {name} on {device}: exporting")
-        ours = os.path.join(tmp, f"{name}.infer.onnx")
-        nnd.save(nnd.compile(text=M.nnd_source(name), seed=0, lazy=True), ours)
-        tm = M.torch_model(name)
-        M.load_into_torch(tm, M.nnd_arrays(name, seed=0))
-        theirs = os.path.join(tmp, f"{name}.torch.onnx")
-        with torch.no_grad():
-            torch.onnx.export(tm, (torch.randn(*M.input_shape(name, 1)),), theirs, dynamo=False,
-                              input_names=["x"], output_names=["y"], dynamic_axes={"x": {0: "N"}, "y": {0: "N"}})
-        same = _optimized_ops(ours, device) == _optimized_ops(theirs, device)
+        if name in TV.MODELS:   # torchvision's model and weights; the files compile_ made, or made now
+            f = tv_files(tmp, name)
+            ours, theirs = f["nnd.onnx"], f["torch.onnx"]
+            for k, out in (("nndc", ours), ("torchscript", theirs)):
+                if not os.path.exists(out):
+                    p = C.run_proc(f[k], C.child_env(os.path.join(tmp, "cache")), timeout=cfg.timeout)
+                    if p.rc != 0:
+                        raise RuntimeError(f"{name} {k}: {p.err.strip()[-400:]}")
+            tm = TV.torch_model(name, f["safetensors"])
+            shape = lambda b: (b, *TV.INPUT)   # noqa: E731
+        else:
+            ours = os.path.join(tmp, f"{name}.infer.onnx")
+            nnd.save(nnd.compile(text=M.nnd_source(name), seed=0, lazy=True), ours)
+            tm = M.torch_model(name)
+            M.load_into_torch(tm, M.nnd_arrays(name, seed=0))
+            theirs = os.path.join(tmp, f"{name}.torch.onnx")
+            with torch.no_grad():
+                torch.onnx.export(tm, (torch.randn(*M.input_shape(name, 1)),), theirs, dynamo=False,
+                                  input_names=["x"], output_names=["y"],
+                                  dynamic_axes={"x": {0: "N"}, "y": {0: "N"}})
+            shape = lambda b, name=name: M.input_shape(name, b)   # noqa: E731
+        ops = {k: collections.Counter(_optimized_ops(p, device)) for k, p in (("nnd", ours), ("torch", theirs))}
+        same = ops["nnd"] == ops["torch"]
+        ops_diff = {k: [ops["nnd"][k], ops["torch"][k]] for k in sorted(set(ops["nnd"]) | set(ops["torch"]))
+                    if ops["nnd"][k] != ops["torch"][k]}
+        ops_diff["all"] = [sum(ops["nnd"].values()), sum(ops["torch"].values())]
         s_ours, _ = create_session(ours, device, threads=threads, cache=False)
         s_theirs, _ = create_session(theirs, device, threads=threads, cache=False)
         tdev = "cuda" if device == "cuda" and torch.cuda.is_available() else ("cpu" if device == "cpu" else None)
@@ -239,7 +294,7 @@ def bench_infer(tmp: str, cfg, device: str = "cpu") -> dict:
             tm = tm.to(tdev)
         in_ours = s_ours.get_inputs()[0].name
         for batch in (1, 8):
-            x = np.random.default_rng(batch).standard_normal(M.input_shape(name, batch)).astype(np.float32)
+            x = np.random.default_rng(batch).standard_normal(shape(batch)).astype(np.float32)
             xt = torch.from_numpy(x).to(tdev) if tdev else None
             a = s_ours.run(None, {in_ours: x})[0]
             b = s_theirs.run(None, {"x": x})[0]
@@ -258,7 +313,7 @@ def bench_infer(tmp: str, cfg, device: str = "cpu") -> dict:
             lat = _time_interleaved(fns, cfg.infer_seconds, cfg.infer_min_runs)
             med = {k: C.median(v) * 1000 for k, v in lat.items()}
             results[f"{name}/b{batch}"] = {"ms": med, "runs": {k: len(v) for k, v in lat.items()}, "max_rel_err": err,
-                                           "same_graph": same}
+                                           "same_graph": same, "ops_diff": ops_diff}
             log(f"  {name} b{batch}: " + ", ".join(f"{k} {v:.2f} ms" for k, v in med.items()) + f" (rel err {err:.1e})")
         del s_ours, s_theirs, tm
     return results
@@ -289,6 +344,17 @@ def infer_table(res: dict) -> str:
                      f"{r['max_rel_err']:.0e}", "yes" if r.get("same_graph") else "no"])
     return C.table(["model", "batch", "nnd ONNX + ort", "torch ONNX + ort", "torch eager",
                     "nnd / torch ONNX", "nnd / eager", "max rel diff", "same optimized graph"], rows)
+
+
+def ops_lines(res: dict) -> list[str]:
+    """Where the two graphs differ after onnxruntime's optimizations: each
+    operator whose count differs, nnd's count then torch's."""
+    out = []
+    for key, r in res.items():
+        if key.endswith("/b1") and not r.get("same_graph") and r.get("ops_diff"):
+            d = r["ops_diff"]
+            out.append(f"- {key[:-3]}: " + ", ".join(f"{k} {a} vs {b}" for k, (a, b) in d.items()))
+    return out
 
 
 # ------------------------------------------------------------------ session
@@ -362,13 +428,21 @@ def main(argv=None) -> int:
     mode.add_argument("--quick", action="store_true")
     mode.add_argument("--full", action="store_true")
     ap.add_argument("--only", default="compile,memory,infer,session")
+    ap.add_argument("--models", help="comma-separated: only these models in the compile and inference tables "
+                    f"(of {', '.join(dict.fromkeys(COMPILE_MODELS + INFER_MODELS))})")
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--json", metavar="FILE", help="also write every measurement as JSON")
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
     args = ap.parse_args(argv)
+    pick = [m.strip() for m in args.models.split(",")] if args.models else None
+    unknown = set(pick or ()) - set(COMPILE_MODELS + INFER_MODELS + ["chain10000"])
+    if unknown:
+        ap.error(f"unknown model(s): {', '.join(sorted(unknown))}")
+    keep = lambda ms: [m for m in ms if pick is None or m in pick]   # noqa: E731
     cfg = argparse.Namespace(
         threads=args.threads, timeout=900,
-        compile_models=COMPILE_MODELS + (["chain10000"] if args.full else []),
+        compile_models=keep(COMPILE_MODELS + (["chain10000"] if args.full else [])),
+        infer_models=keep(INFER_MODELS),
         reps_nnd=3 if args.quick else 5 if not args.full else 7,
         reps_torch=1 if args.quick else 3,
         warm_torch=not args.quick,
@@ -425,6 +499,10 @@ def main(argv=None) -> int:
     if "infer" in results:
         print(f"## Inference latency on the CPU (median, {args.threads} threads)\n")
         print(infer_table(results["infer"]) + "\n")
+        diff = ops_lines(results["infer"])
+        if diff:
+            print("Operators after onnxruntime's optimizations where the graphs differ (nnd vs torch):\n")
+            print("\n".join(diff) + "\n")
         c = results["cuda"]
         if c["available"]:
             print("## Inference latency on CUDA (median)\n")

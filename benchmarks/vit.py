@@ -33,38 +33,10 @@ sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests"))
 import numpy as np  # noqa: E402
 
 import common as C  # noqa: E402
+import tvmodels as TV  # noqa: E402
 from run import _optimized_ops, _time_interleaved, log  # noqa: E402
 
-NND_SOURCE = "import std.vit\nmodel M = ViT_B_16\n"
-
-EXPORT = """import sys
-sys.path.insert(0, {tests!r})
-import torch
-from safetensors.torch import load_file
-from tv import torchvision
-m = torchvision().models.vit_b_16().eval()
-m.load_state_dict(load_file({weights!r}))
-torch.backends.mha.set_fastpath_enabled(False)
-with torch.no_grad():
-    torch.onnx.export(m, (torch.randn(1, 3, 224, 224),), {out!r}, dynamo=False, input_names=["x"],
-                      output_names=["y"], dynamic_axes={{"x": {{0: "N"}}, "y": {{0: "N"}}}})
-"""
-
-
-def weights(path: str) -> None:
-    """torchvision's random initialization, its constant tensors (the zero
-    head and class token, LayerNorms of one and zero) perturbed."""
-    import torch
-    from safetensors.torch import save_file
-    from tv import torchvision
-    torch.manual_seed(0)
-    m = torchvision().models.vit_b_16()
-    g = torch.Generator().manual_seed(1)
-    with torch.no_grad():
-        for p in m.parameters():
-            if p.numel() > 1 and bool(p.min() == p.max()):
-                p.add_(torch.randn(p.shape, generator=g) * 0.1)
-    save_file({k: v.detach().contiguous() for k, v in m.state_dict().items()}, path)
+NAME = "vit_b_16"
 
 
 def main(argv=None) -> int:
@@ -79,14 +51,14 @@ def main(argv=None) -> int:
     try:
         w = os.path.join(tmp, "vit_b_16.safetensors")
         log("weights")
-        weights(w)
+        TV.save_weights(NAME, w)
         src = os.path.join(tmp, "vit.nnd")
         with open(src, "w") as f:
-            f.write(NND_SOURCE)
+            f.write(TV.nnd_source(NAME))
         ours, theirs = os.path.join(tmp, "nnd.onnx"), os.path.join(tmp, "torch.onnx")
         script = os.path.join(tmp, "export.py")
         with open(script, "w") as f:
-            f.write(EXPORT.format(tests=os.path.join(os.path.dirname(HERE), "tests"), weights=w, out=theirs))
+            f.write(TV.export_script(NAME, w, theirs))
         env = C.child_env(os.path.join(tmp, "cache"))
         jobs = {"nndc compile --weights": C.nndc() + ["compile", src, "--weights", w, "-o", ours],
                 "torch.onnx.export (TorchScript)": [C.PY, script]}
