@@ -132,7 +132,11 @@ MAX_PARTS = 50_000
 
 @register
 class Split(Layer):
-    """`split(x, n)` into n equal parts, or `split(x, [s1, s2, ...])`, along `axis`."""
+    """`split(x, n)` into n equal parts, or `split(x, [s1, s2, ...])`, along `axis`.
+    A symbolic size splits into n parts of `H // n` (`2*H` in 2: `H`); it
+    must divide by n when the model runs, else the run fails (onnxruntime's
+    Split, or PyTorch's in `nnd.torch`), never parts of other sizes, unlike
+    `torch.chunk`. Sizes by a list need a fixed dimension (E0311)."""
 
     names = {"Split": None}
     params = (P("sections", "any", doc=f"a count of equal parts (at most {MAX_PARTS:,}), or a list of sizes"),
@@ -162,12 +166,19 @@ class Split(Layer):
         if isinstance(s, int) and not isinstance(s, bool):
             if s <= 0:
                 raise ShapeError("E0107", f"cannot split into {s} parts", arg="sections")
-            if not is_concrete(dim) or dim % s:
+            # A symbolic size gives parts of `H // s` (exact where it divides, `2*H` in 2 is `H`);
+            # that it divides is checked when the model runs (see `lower`).
+            if is_concrete(dim) and dim % s:
                 raise ShapeError("E0311", f"cannot split dimension {axis} of size {dim} into {s} equal parts",
                                  arg="sections")
             sizes = [dim // s] * s
         elif isinstance(s, (list, tuple)) and s and all(isinstance(v, int) and not isinstance(v, bool) and v > 0
                                                          for v in s):
+            if not is_concrete(dim):
+                raise ShapeError("E0311", f"cannot split dimension {axis} of symbolic size {dim} by fixed sizes: "
+                                 f"they add up to {sum(s)}, and {dim} is known only when the model runs",
+                                 arg="sections", help=f"split it into {len(s)} equal parts (a count, not a list), "
+                                                      "or give that dimension a fixed size")
             if sum(s) != dim:
                 raise ShapeError("E0311", f"split sizes add up to {sum(s)}, but dimension {axis} is {dim}",
                                  arg="sections")
@@ -179,7 +190,13 @@ class Split(Layer):
         return [tuple(x[:axis]) + (n,) + tuple(x[axis + 1:]) for n in sizes]
 
     def lower(self, e, a, ins):
-        outs = e.op("Split", [ins[0], e.const(a.sizes)], n_out=len(a.sizes), axis=a.axis_norm)
+        # Symbolic parts are computed from the input's shape; ONNX Split refuses
+        # sizes that do not add up to the dimension, so a size that does not
+        # divide fails at run time rather than giving parts of other sizes
+        # (Split's `num_outputs` would make the last one smaller).
+        n = len(a.sizes)
+        sizes = e.const(a.sizes) if is_concrete(a.sizes[0]) else e.op("Expand", [e.dim(a.sizes[0]), e.const([n])])
+        outs = e.op("Split", [ins[0], sizes], n_out=n, axis=a.axis_norm)
         return outs if isinstance(outs, list) else [outs]
 
     def reference(self, a):

@@ -156,3 +156,46 @@ def test_rounded_up_sizes_are_computed_at_run_time():
     for size in [(1, 9, 6), (2, 10, 7)]:
         (got,) = run(body, _feeds(*size))
         assert got.shape == (size[0], -(-size[1] // 2), 3 * -(-size[2] // 2))
+
+
+SPLIT = """\
+    h1, h2 = split(x, 2, axis = 2)
+    y = concat(x, x, axis = 1)
+    c1, c2 = y -> Split(2)
+    w1, w2, w3 = x -> split(3, axis = -1)
+    output a = h1
+    output b = h2
+    output c = c1
+    output d = c2
+    output e = w3
+    """
+
+
+def test_equal_split_of_a_symbolic_size_shapes():
+    """`H // n` parts, exact where the size divides (2*C in 2 is C)."""
+    assert shapes(SPLIT, "input x: [N, C, H, W]") == [
+        "[N, C, H // 2, W]", "[N, C, H // 2, W]", "[N, C, H, W]", "[N, C, H, W]", "[N, C, H, W // 3]"]
+
+
+@pytest.mark.parametrize("size", [(2, 3, 8, 6), (1, 5, 4, 9)])
+def test_equal_split_of_a_symbolic_size_at_two_sizes(size):
+    """Compiled once with symbolic sizes, run at two sizes, against torch.chunk."""
+    x = torch.randn(*size, generator=torch.Generator().manual_seed(sum(size)))
+    got = run(SPLIT, {"x": x}, "input x: [N, C, H, W]")
+    y = torch.cat([x, x], dim=1)
+    want = [*x.chunk(2, dim=2), *y.chunk(2, dim=1), x.chunk(3, dim=-1)[2]]
+    for g, w_ in zip(got, want):
+        assert g.shape == tuple(w_.shape) and np.array_equal(g, w_.numpy())
+
+
+def test_a_symbolic_size_that_does_not_divide_fails_at_run_time():
+    """torch.chunk would give a smaller last part, against the declared `H // 2`:
+    the run fails instead, in ONNX and in nnd.torch."""
+    import nnd.torch
+    body = "a, b = split(x, 2, axis = 2)\noutput o = b\n"
+    with pytest.raises(Exception, match="Split node"):   # onnxruntime, at run time
+        run(body, {"x": torch.randn(1, 3, 7, 4)})
+    m = nnd.torch.module(text=_model(body))
+    assert tuple(m(torch.randn(1, 3, 8, 4)).shape) == (1, 3, 4, 4)
+    with pytest.raises(RuntimeError, match="split"):
+        m(torch.randn(1, 3, 7, 4))
