@@ -6,9 +6,17 @@ inputs. The same path as `nndc compile --quantize int8 --calibrate ...`.
 LeNet-5 is trained for a few seconds with torch on a synthetic 10-class task
 (a faint fixed random template per class under noise), so its accuracy drop is
 measured on real-ish data; the ResNets and VGG-16 have nnd's random initial
-weights and random calibration inputs (agreement, not accuracy).
+weights and random calibration inputs (agreement, not accuracy). MobileNetV2
+(std.mobilenet) has torchvision's random initialization with BatchNorm
+statistics from a few training-mode passes over random inputs: with identity
+BatchNorms its ReLU6 activations saturate and every input gives the same
+logits, which would leave nothing to agree on. Needs the `test` extra
+(torchvision) for it; `--skip mobilenetv2` runs without.
 
     python benchmarks/quantize.py [--skip vgg16] [--rounds R] [--calib N]
+
+--skip takes a model's first word, lower case, without hyphens: lenet5,
+resnet18, resnet50, vgg16, mobilenetv2 (repeat it to skip several).
 """
 
 from __future__ import annotations
@@ -24,6 +32,7 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.dirname(HERE))
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests"))
 
 from models import lenet5_nnd, resnet50_nnd, vgg16_nnd  # noqa: E402
 
@@ -55,6 +64,27 @@ def train_lenet(path: str) -> float:
         loss.backward()
         opt.step()
     np.savez(path, **{k: v.detach().numpy() for k, v in net.state_dict().items()})
+    return time.perf_counter() - t
+
+
+def mobilenet_v2_weights(path: str) -> float:
+    """torchvision's MobileNetV2, random, its BatchNorm statistics the
+    cumulative average of 4 training-mode passes of 8 random inputs; saves
+    the state_dict to `path`; returns seconds."""
+    import torch
+    from tv import torchvision
+    t = time.perf_counter()
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    net = torchvision().models.mobilenet_v2()
+    for mod in net.modules():
+        if isinstance(mod, torch.nn.BatchNorm2d):
+            mod.momentum = None   # cumulative average over the passes
+    net.train()
+    with torch.no_grad():
+        for _ in range(4):
+            net(torch.randn(8, 3, 224, 224))
+    np.savez(path, **{k: v.detach().numpy() for k, v in net.eval().state_dict().items()})
     return time.perf_counter() - t
 
 
@@ -93,6 +123,7 @@ def main() -> None:
         "ResNet-18": dict(text="import std.resnet\nmodel R = ResNet18\n"),
         "ResNet-50": dict(text=resnet50_nnd()),
         "VGG-16": dict(text=vgg16_nnd()),
+        "MobileNetV2": dict(text="import std.mobilenet\nmodel M = MobileNetV2\n"),
     }
     rows, notes = [], []
     for name, kw in sources.items():
@@ -104,6 +135,12 @@ def main() -> None:
             secs = train_lenet(w)
             kw = dict(kw, weights=w)
             notes.append(f"LeNet-5 trained in {secs:.1f} s (300 steps of 64)")
+        if name.startswith("MobileNet"):
+            w = os.path.join(tmp, "mobilenet_v2.npz")
+            secs = mobilenet_v2_weights(w)
+            kw = dict(kw, weights=w)
+            notes.append(f"MobileNetV2: torchvision's random weights, BatchNorm statistics from 4 training-mode "
+                         f"passes of 8 random inputs ({secs:.1f} s)")
         m = nnd.compile(**kw)
         if name.startswith("LeNet"):
             x, _ = synthetic(args.calib, 2)
