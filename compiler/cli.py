@@ -72,7 +72,7 @@ def _dispatch(args) -> int:
     args.stdin_text = sys.stdin.read() if stdin else None
     return {"compile": cmd_compile, "check": cmd_check, "summary": cli_info.cmd_summary,
             "graph": cli_info.cmd_graph, "run": cmd_run, "bench": cmd_bench, "train": cmd_train,
-            "export": cmd_export, "fmt": _cmd_fmt, "lsp": _cmd_lsp}[args.cmd](args)
+            "export": cmd_export, "fmt": _cmd_fmt, "lsp": _cmd_lsp, "view": _cmd_view}[args.cmd](args)
 
 
 def _cmd_fmt(args) -> int:   # the formatter and the server load only for their commands
@@ -83,6 +83,11 @@ def _cmd_fmt(args) -> int:   # the formatter and the server load only for their 
 def _cmd_lsp(args) -> int:
     from .lsp import cmd_lsp
     return cmd_lsp(args)
+
+
+def _cmd_view(args) -> int:   # netron loads only here
+    from .view import cmd_view
+    return cmd_view(args)
 
 
 def _reader_gone(as_command: bool) -> int:

@@ -49,6 +49,12 @@ COMMANDS = {
     "export": ("write a model (.nnd or .onnx) as a Triton Inference Server model",
                "Write a Triton model repository entry: REPO/NAME/1/model.onnx and REPO/NAME/config.pbtxt.",
                ["nndc export examples/resnet50.nnd --triton models/ --max-batch-size 16 --instances 2"]),
+    "view": ("open the compiled model in Netron, in the browser",
+             "Compile a .nnd file (into a private temporary directory) or take an .onnx file, and show it in "
+             "Netron, served on localhost; the edges carry their shapes. Ctrl-C stops the viewer. Needs "
+             "netron: pip install 'nnd[view]'.",
+             ["nndc view examples/resnet50.nnd", "nndc view model.onnx",
+              "nndc view examples/resnet50.nnd -p classes=10"]),
     "explain": ("print the long explanation of a diagnostic code",
                 "Print what a diagnostic code means, why it happens and how to fix it.",
                 ["nndc explain E0301", "nndc explain w0201"]),
@@ -224,6 +230,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.epilog = "examples:\n" + "\n".join("  " + e for e in COMMANDS["train"][2])
 
     _export_command(sub)
+    v = _command(sub, "view")
+    v.add_argument("file", help="a .nnd file (compiled with its passes), - for standard input, or an .onnx file")
+    v.add_argument("--seed", type=int, default=0, help="seed of a .nnd model's random weights")
+    _common(v)
     e = _command(sub, "explain")
     e.add_argument("code", help="a diagnostic code, e.g. E0301")
     f = _command(sub, "fmt")

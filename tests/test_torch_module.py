@@ -21,15 +21,44 @@ STD = [("resnet", "ResNet18(size = 64, classes = 10)"), ("resnet", "ResNet50(siz
        ("densenet", "DenseNet121(size = 64, classes = 10)"), ("mobilenet", "MobileNetV1(size = 64, classes = 10)"),
        ("inception", "GoogLeNet(size = 64, classes = 10, aux_logits = true)"),
        ("unet", "UNet(size = 32, base = 8, batch_norm = true)"), ("vit", TINY_VIT)]
+# Every other named stdlib model, batch 1, at the smallest input its
+# architecture takes (the last map 1x1; ViT one patch) and a 10-class head.
+# VGG's and ViT's fully connected layers do not shrink with the input: most of
+# their time is initializing weights.
+C = "classes = 10"
+EVERY = [("alexnet", f"AlexNet(size = 64, {C})")] + [
+    ("vgg", f"{v}(size = 32, {C})") for v in ("VGG11", "VGG13", "VGG16", "VGG19", "VGG11BN", "VGG13BN",
+                                               "VGG16BN", "VGG19BN")] + [
+    ("resnet", f"{r}(size = 32, {C})") for r in ("ResNet34", "ResNet101", "ResNet152", "ResNeXt50_32x4d",
+                                                 "WideResNet50_2")] + [
+    ("densenet", f"{d}(size = 32, {C})") for d in ("DenseNet161", "DenseNet169", "DenseNet201")] + [
+    ("mobilenet", f"{m}(size = 32, {C})") for m in ("MobileNetV2", "MobileNetV3Large", "MobileNetV3Small")] + [
+    ("efficientnet", f"{e}(size = 32, {C})") for e in ("EfficientNetB0", "EfficientNetB1", "EfficientNetB3",
+                                                       "EfficientNetV2S")] + [
+    ("regnet", f"{r}(size = 32, {C})") for r in ("RegNetY_400MF", "RegNetX_400MF")] + [
+    ("convnext", f"{c}(size = 32, {C})") for c in ("ConvNeXtTiny", "ConvNeXtSmall")] + [
+    ("inception", f"GoogLeNet(size = 32, {C})"), ("inception", f"InceptionV3(size = 75, {C})"),
+    # the auxiliary head's 5x5 convolution after its AvgPool(5, stride 3) needs a
+    # 17x17 Mixed_6 map: 299 is the smallest input that gives one
+    ("inception", f"InceptionV3(size = 299, {C}, aux_logits = true)"),
+    ("shufflenet", f"ShuffleNetV2_x1_0(size = 32, {C})"), ("squeezenet", f"SqueezeNet1_0(size = 32, {C})"),
+    ("squeezenet", f"SqueezeNet1_1(size = 32, {C})"), ("mnasnet", f"MNASNet1_0(size = 32, {C})"),
+    ("swin", f"SwinT(size = 32, {C})"), ("vit", f"ViT_B_16(size = 16, {C})"), ("vit", f"ViT_B_32(size = 32, {C})"),
+    ("vit", f"ViT_L_16(size = 16, {C})"), ("lenet", "LeNet5"), ("unet", "UNet(size = 16, base = 8)"),
+    ("wide_deep", "WideAndDeep"), ("rnn", "LSTMClassifier"),
+    ("transformer", "TransformerEncoder(d_model = 32, nhead = 2, num_layers = 2, dim_feedforward = 64)"),
+    ("transformer", "TransformerEncoder(d_model = 32, nhead = 2, num_layers = 2, dim_feedforward = 64, "
+                    "norm_first = true, final_norm = true)"),
+    ("transformer", "MaskedTransformerEncoder(d_model = 32, nhead = 2, num_layers = 2, dim_feedforward = 64)")]
 
 
-def _same_as_onnx(**src):
+def _same_as_onnx(batch=2, **src):
     m = nnd.torch.module(seed=1, **src).eval()
     onx = nnd.compile(seed=1, **src)                       # optimized: BatchNorm folded
     rng = np.random.default_rng(0)
     feeds = {}
-    for i in onx.graph.input:   # batch 2, other symbolic sizes (T, H, W) 7
-        dims = [d.dim_value or (2 if d.dim_param == "N" else 7) for d in i.type.tensor_type.shape.dim]
+    for i in onx.graph.input:   # batch 2 (or as given), other symbolic sizes (T, H, W) 7
+        dims = [d.dim_value or (batch if d.dim_param == "N" else 7) for d in i.type.tensor_type.shape.dim]
         elem = i.type.tensor_type.elem_type
         if elem == 7:     # int64 token ids
             feeds[i.name] = rng.integers(0, 50, dims).astype(np.int64)
@@ -55,6 +84,34 @@ def test_forward_equals_onnx_on_every_example(name):
 @pytest.mark.parametrize("module,model", STD)
 def test_forward_equals_onnx_on_stdlib_models(module, model):
     _same_as_onnx(text=f"import std.{module}\nmodel Chosen = {model}\n")
+
+
+@pytest.mark.parametrize("module,model", EVERY, ids=[m for _, m in EVERY])
+def test_forward_equals_onnx_on_every_named_stdlib_model(module, model):
+    _same_as_onnx(batch=1, text=f"import std.{module}\nmodel Chosen = {model}\n")
+
+
+# Parametrized families, run above through their named instances.
+FAMILIES = {"ResNet", "VGG", "DenseNet", "MobileNetV3", "ShuffleNetV2", "SqueezeNet", "MNASNet", "EfficientNet",
+            "RegNet", "ConvNeXt", "SwinTransformer"}
+
+
+def test_every_named_stdlib_model_is_compared():
+    """A model added to the standard library must be added to EVERY (or STD)."""
+    from importlib import resources
+    from nnd import ast
+    from nnd.parser import parse
+    run = {(f"std.{mod}", model.split("(")[0]) for mod, model in STD + EVERY}
+    missing = []
+    for f in sorted(resources.files("nnd.stdlib").iterdir(), key=lambda p: p.name):
+        if f.name.endswith(".nnd"):
+            for item in parse(f.read_text(encoding="utf-8"), f.name).items:
+                is_model = isinstance(item, ast.ModelInstance) or (
+                    isinstance(item, ast.Definition) and item.kind == "model")
+                key = ("std." + f.name[:-4], getattr(item, "name", None))
+                if is_model and key not in run and key[1] not in FAMILIES:
+                    missing.append(".".join(key))
+    assert not missing, f"stdlib models whose forward is not compared with the ONNX: {missing}"
 
 
 def test_state_dict_keys_are_the_nnd_names_and_bind_back(tmp_path):
