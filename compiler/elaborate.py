@@ -44,6 +44,7 @@ class Elaborator(Statements, Expressions, Application, Learned, ShapeHelp):
         self.diags = diags
         self.sources = sources        # for quoting source text in explanations
         self.steps = 0
+        self._costs: dict = {}   # id(statement) -> (its step cost, the statement)
         self.callee_span: Span | None = None   # the name in the builtin call being evaluated
         self._seen: set = set()
         self.ir: IR | None = None
@@ -75,8 +76,8 @@ class Elaborator(Statements, Expressions, Application, Learned, ShapeHelp):
                 break
         return d
 
-    def _step(self, span: Span) -> None:
-        self.steps += 1
+    def _step(self, span: Span, cost: int = 1) -> None:
+        self.steps += cost
         if self.steps > MAX_STEPS:
             raise Abort(self._where(Diagnostic(
                 "E0119", f"elaboration takes more than {MAX_STEPS:,} steps", span,

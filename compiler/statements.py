@@ -7,6 +7,8 @@ environment and IR, and calls its `eval` (expressions.py) for values.
 
 from __future__ import annotations
 
+import dataclasses
+
 import re
 
 from . import ast
@@ -36,7 +38,14 @@ class Statements:
                 raise TooDeep(s.span) from None
 
     def run_stmt(self, s, env: Env) -> None:
-        self._step(s.span)
+        # A statement costs a step per node of its expressions, so that a loop
+        # over a long expression reaches the step limit as soon as a loop
+        # over a short one does the same work (a loop body of a hundred
+        # chained `-` once ran 500,000 times, for minutes).
+        cost = self._costs.get(id(s))
+        if cost is None:
+            cost = self._costs[id(s)] = (_expression_nodes(s), s)   # s kept: its id stays its own
+        self._step(s.span, cost[0])
         f = self.frame
         if isinstance(s, ast.Assign):
             v = self.eval(s.value, env)
@@ -231,3 +240,19 @@ class Statements:
                 raise error("E0107", f"a dimension must be positive; got {d}", item.span)
             dims.append(d)
         return tuple(dims)
+
+
+_BODIES = ("then", "orelse", "body")   # statements nested in `if` and `for`: charged when they run
+
+
+def _expression_nodes(s) -> int:
+    """The syntax-tree nodes of statement `s` outside the bodies it holds."""
+    n, stack = 0, [s]
+    while stack:
+        x = stack.pop()
+        if isinstance(x, ast.Node):
+            n += 1
+            stack.extend(getattr(x, f.name) for f in dataclasses.fields(x) if f.name not in _BODIES)
+        elif isinstance(x, (list, tuple)):
+            stack.extend(x)
+    return n

@@ -246,3 +246,14 @@ def test_symbolic_sizes_count_toward_the_tensor_limit():
     assert codes == ["E0119"]
     codes, _ = _check(text % "20000")      # 3 * 40001^2 floats: 17.9 GiB
     assert codes == []
+
+
+def test_a_loop_over_a_long_expression_reaches_the_step_limit_as_soon():
+    """A statement costs a step per node of its expression (the fuzzer found
+    100,000 x 100,000 loops around a chain of 150 `-` that ran for minutes
+    under a per-statement count)."""
+    minus = "- " * 150
+    text = (HEAD + "    for i in 0..100000 {\n        for j in 0..100000 {\n"
+            f"            let k = i {minus}+ j\n        }}\n    }}\n" + TAIL)
+    codes, res = _check(text, seconds=5.0)
+    assert codes == ["E0119"] and "steps" in res.diagnostics[0].message
